@@ -1,0 +1,1 @@
+"""The keras backend (in progress)."""

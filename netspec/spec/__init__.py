@@ -1,0 +1,68 @@
+"""The spec language: YAML -> checked graph (see docs/spec-language.md)."""
+from __future__ import annotations
+
+from ..errors import NetspecError
+from ..graph.init import init_weights
+from ..graph.ir import Graph
+from ..graph.lint import lint
+from ..graph.passes import infer_shapes, receptive_fields
+from .compiler import SpecCompiler
+from .loader import load_yaml_file, load_yaml_text
+from .zoo import resolve_spec, zoo_names
+
+__all__ = ["compile_spec", "load_spec", "resolve_spec", "zoo_names", "parse_overrides"]
+
+
+def compile_spec(data, file: str = "<spec>", overrides: dict | None = None) -> Graph:
+    """Located YAML data -> linted graph with shapes, counts and receptive fields (no weights)."""
+    graph = SpecCompiler(data, file, overrides).compile()
+    lint(graph)
+    infer_shapes(graph)
+    receptive_fields(graph)
+    return graph
+
+
+def load_spec(source, overrides: dict | None = None, seed: int | None = 0, text: str | None = None) -> Graph:
+    """Load a spec (file path, zoo name, or YAML ``text``) into a checked graph.
+
+    With ``seed`` set, parameters are initialised from it (a ``weights:`` file named by the
+    spec wins); ``seed=None`` skips weights, which is all ``validate`` and ``info`` need.
+    """
+    if text is not None:
+        data, file = load_yaml_text(text, str(source or "<string>")), str(source or "<string>")
+    else:
+        file = resolve_spec(str(source))
+        data = load_yaml_file(file)
+    graph = compile_spec(data, file, overrides)
+    if seed is not None:
+        load_spec_weights(graph)
+        init_weights(graph, seed)
+        graph.meta["seed"] = seed
+    return graph
+
+
+def load_spec_weights(graph: Graph) -> None:
+    path = graph.meta.get("weights")
+    if not path:
+        return
+    from safetensors.numpy import load_file
+    try:
+        arrays = load_file(path)
+    except (OSError, ValueError) as exc:
+        raise NetspecError(f"cannot read weights '{path}': {exc}", graph.meta.get("weights_loc")) from None
+    graph.set_weights(arrays)
+
+
+def parse_overrides(items) -> dict:
+    """``["classes=10", "kernel=3"]`` -> ``{"classes": 10, "kernel": 3}`` (values read as YAML scalars)."""
+    out = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise NetspecError(f"--set expects NAME=VALUE, received {item!r}")
+        try:
+            value = load_yaml_text(raw, "--set") if raw.strip() else None
+        except NetspecError:
+            value = raw
+        out[key.strip()] = value
+    return out
