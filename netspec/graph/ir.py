@@ -58,6 +58,7 @@ class Graph:
         self.outputs: list[str] = []
         self.meta: dict[str, Any] = {}
         self._order: list[str] | None = None
+        self._waiting: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------ building
     def add_input(self, name: str, type: TensorType, loc: SourceLoc | None = None) -> Node:
@@ -73,13 +74,25 @@ class Graph:
             raise ValueError(f"duplicate node name '{name}'")
         node = Node(name, op, dict(attrs), list(inputs), loc)
         self.nx.add_node(name, node=node)
-        for index, src in enumerate(inputs):
+        self._connect(name, node.inputs)
+        for consumer in self._waiting.pop(name, ()):  # nodes that named this one before it existed
+            self._connect(consumer, self.node(consumer).inputs)
+        return node
+
+    def _connect(self, name: str, inputs: list[str]) -> None:
+        """Mirror ``inputs`` as edges; a name not (yet) in the graph waits instead of becoming
+        a phantom node, so lint can report it as dangling."""
+        for src in set(inputs):
             if self.nx.has_edge(src, name):
+                self.nx.remove_edge(src, name)
+        for index, src in enumerate(inputs):
+            if src not in self.nx:
+                self._waiting.setdefault(src, set()).add(name)
+            elif self.nx.has_edge(src, name):
                 self.nx.edges[src, name]["slots"].append(index)
             else:
                 self.nx.add_edge(src, name, slots=[index])
         self._order = None
-        return node
 
     def remove_node(self, name: str) -> None:
         self.nx.remove_node(name)
@@ -92,12 +105,7 @@ class Graph:
             if self.nx.has_edge(src, node_name):
                 self.nx.remove_edge(src, node_name)
         node.inputs = list(inputs)
-        for index, src in enumerate(inputs):
-            if self.nx.has_edge(src, node_name):
-                self.nx.edges[src, node_name]["slots"].append(index)
-            else:
-                self.nx.add_edge(src, node_name, slots=[index])
-        self._order = None
+        self._connect(node_name, node.inputs)
 
     # ------------------------------------------------------------ reading
     def node(self, name: str) -> Node:

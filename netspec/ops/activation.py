@@ -10,12 +10,12 @@ def _elementwise(name, doc, attrs=()):
                    macs=lambda a, ins, out: numel(out.shape) or 0))
 
 
-_elementwise("relu", "max(x, 0).")
-_elementwise("leaky_relu", "x if x > 0 else alpha * x.",
+_elementwise("relu", "Rectified linear unit: max(x, 0).")
+_elementwise("leaky_relu", "Leaky ReLU: x if x > 0 else alpha * x.",
              (Attr("alpha", Float(0), 0.01, "slope for negative inputs"),))
-_elementwise("elu", "x if x > 0 else alpha * (exp(x) - 1).",
+_elementwise("elu", "Exponential linear unit: x if x > 0 else alpha * (exp(x) - 1).",
              (Attr("alpha", Float(0), 1.0, "scale of the negative part"),))
-_elementwise("sigmoid", "1 / (1 + exp(-x)).")
+_elementwise("sigmoid", "Logistic sigmoid: 1 / (1 + exp(-x)).")
 _elementwise("tanh", "Hyperbolic tangent.")
 _elementwise("gelu", "Gaussian error linear unit, exact (erf) or its tanh approximation.",
              (Attr("approximate", Choice("none", "tanh"), "none", "which formula"),))
@@ -32,7 +32,7 @@ def resolve_softmax(attrs, ins):
 
 
 register(OpDef(
-    "softmax", "exp(x) / sum(exp(x)) along one axis (default: the channel axis).", "activation",
+    "softmax", "Softmax: exp(x) / sum(exp(x)) along one axis (default: the channel axis).", "activation",
     (Attr("axis", AnyOf(Choice("channels"), Int()), "channels",
           "axis with the batch as 0, or 'channels' (1 for channels-first tensors, else the last)"),),
     resolve=resolve_softmax, macs=lambda a, ins, out: 3 * (numel(out.shape) or 0)))

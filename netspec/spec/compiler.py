@@ -239,7 +239,7 @@ class SpecCompiler:
                                included.where_key(key))
             self.load_blocks(included, path, [*chain, os.path.realpath(file)])
         blocks = data.get("blocks") or {}
-        if not isinstance(blocks, LocDict):
+        if not isinstance(blocks, dict):
             self.error("blocks must be a mapping of block name to definition", data.where("blocks"))
             return
         for name, body in blocks.items():
