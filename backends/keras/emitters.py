@@ -576,9 +576,10 @@ def _gru_order(h):
 @weights("lstm", "gru", "rnn")
 class RecurrentWeights(WeightMap):
     """Kernels transposed; LSTM gates i, f, g, o are Keras's i, f, c, o; GRU gates r, z, n
-    become z, r, h. The two biases are summed wherever Keras keeps one (LSTM, RNN, GRU
-    without reset_after): reading back puts the sum in ``bias_ih`` and zeros in ``bias_hh``
-    (the same function)."""
+    become z, r, h. The two biases are summed wherever Keras keeps one (native LSTM,
+    SimpleRNN, GRU without reset_after): those layers have H*gates fewer parameters than
+    the graph, and reading back puts the sum in ``bias_ih`` and zeros in ``bias_hh`` (the
+    same function). GRU with reset_after and the peephole LSTM cell keep both."""
 
     def _order(self, node):
         h = node.attrs["units"]
@@ -588,7 +589,7 @@ class RecurrentWeights(WeightMap):
         p = node.params
         order = self._order(node)
         arrays = [p["weight_ih"][order].T, p["weight_hh"][order].T]
-        if node.op == "gru" and node.attrs["linear_before_reset"]:
+        if (node.op == "gru" and node.attrs["linear_before_reset"]) or node.attrs.get("peephole"):
             arrays.append(np.stack([p["bias_ih"][order], p["bias_hh"][order]]))
         else:
             arrays.append((p["bias_ih"] + p["bias_hh"])[order])
@@ -609,3 +610,12 @@ class RecurrentWeights(WeightMap):
         if node.attrs.get("peephole"):
             out["peephole"] = arrays[3]
         return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def merged_bias_count(node) -> int:
+    """Graph parameters a Keras layer folds away: the recurrent bias of layers that keep one
+    bias vector (so Keras's trainable count is the graph's minus this)."""
+    a = node.attrs
+    merged = (node.op == "rnn" or (node.op == "lstm" and not a["peephole"])
+              or (node.op == "gru" and not a["linear_before_reset"]))
+    return next(math.prod(s.shape) for s in node.param_specs if s.name == "bias_hh") if merged else 0

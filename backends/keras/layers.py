@@ -363,8 +363,9 @@ class PeepholeLSTMCell(keras.layers.Layer):
     ``keras.layers.RNN``.
 
     Gate order i, f, c, o (Keras's, which is PyTorch's i, f, g, o): i and f see c_{t-1},
-    o sees c_t. Weights: ``kernel (F, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)``
-    (input and recurrent biases summed), ``peephole (3, H)`` for i, f, o.
+    o sees c_t. Weights: ``kernel (F, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (2, 4H)``
+    (input and recurrent biases kept apart, as PyTorch and ONNX do, so parameter counts and
+    read-back weights match the graph exactly), ``peephole (3, H)`` for i, f, o.
     """
 
     def __init__(self, units, **kwargs):
@@ -377,12 +378,12 @@ class PeepholeLSTMCell(keras.layers.Layer):
         h = self.units
         self.kernel = self.add_weight(name="kernel", shape=(shape[-1], 4 * h))
         self.recurrent_kernel = self.add_weight(name="recurrent_kernel", shape=(h, 4 * h))
-        self.bias = self.add_weight(name="bias", shape=(4 * h,), initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(2, 4 * h), initializer="zeros")
         self.peephole = self.add_weight(name="peephole", shape=(3, h))
 
     def call(self, x, states, training=False):
         h_prev, c_prev = states
-        z = ops.matmul(x, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias
+        z = ops.matmul(x, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias[0] + self.bias[1]
         zi, zf, zg, zo = ops.split(z, 4, axis=-1)
         i = ops.sigmoid(zi + self.peephole[0] * c_prev)
         f = ops.sigmoid(zf + self.peephole[1] * c_prev)
