@@ -1,41 +1,69 @@
 """Spec -> graph: expands blocks, repeats, conditions and expressions straight into a Graph.
 
 Scoping: each block instance gets its own namespace; its nodes are named
-``<instance>.<layer>`` (``layer1.0.conv``), so names are unique, deterministic and mirror
+``<instance>.<layer>`` (``layer1.0.conv1``), so names are unique, deterministic and mirror
 the spec. Inside a block, ``from:`` sees the block's inputs (default one, named ``input``)
 and its own layers; at the top level it sees the spec's inputs (``input`` is the first) and
-top-level layers. Expressions see the spec's params, the input shapes (``$image`` is
-``[3, 224, 224]``), the block's params and, inside a repeat, ``$index``.
+top-level layers. A dotted name reaches into a block instance that came earlier
+(``from: enc1.conv2``), which is what U-Net style skips out of a block need. Expressions see
+the spec's params, the input shapes (``$image`` is ``[3, 224, 224]``), the block's params
+and, inside a repeat, ``$index``. Scoping is lexical: a block body does not see the
+variables of the place it is called from, only what it is passed.
 
-Errors are collected, not raised one by one, so a user sees every problem in one run.
+Errors are collected, not raised one by one, so a user sees every problem in one run. A
+layer that fails stands for a poisoned value (:data:`BROKEN`): layers fed by it are still
+checked for their own mistakes but are not built, so one typo is reported once rather
+than again as a wrong shape or an unknown name further down.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
-from ..errors import NetspecError, SourceLoc, did_you_mean, raise_all
+from ..errors import NetspecError, NetspecErrors, SourceLoc, did_you_mean, raise_all
 from ..graph.ir import Graph
 from ..ops import OPS, REQUIRED
 from ..ops.types import CHANNELS_FIRST, DTYPES, LAYOUTS, PLAIN, TensorType
-from .expr import ExprError, evaluate, is_expression
+from .expr import POISONED, ExprError, Poisoned, evaluate, is_expression
 from .loader import LocDict, LocList, load_yaml_file
 
 TOP_KEYS = ("netspec", "name", "doc", "inputs", "outputs", "params", "blocks", "layers",
             "include", "train", "weights")
+INCLUDED_KEYS = ("netspec", "doc", "blocks", "include")
 META_KEYS = ("name", "from", "repeat", "when", "doc")
+META_SET = frozenset(META_KEYS)
 BLOCK_KEYS = ("params", "inputs", "layers", "output", "doc")
 MAX_REPEAT = 10_000  # per layer; a larger count is almost certainly a typo
-MAX_NODES = 1_000_000  # total after expansion
+MAX_NODES = 250_000  # total after expansion (ten times the largest zoo model, and then some)
+MAX_BLOCK_DEPTH = 32  # blocks calling blocks
+MAX_ERRORS = 100  # shown; the rest are counted
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+BROKEN = "\0broken"  # the output of a layer that failed; never a node name
+# Names from other frameworks, for the "did you mean" hint of an unknown op.
+ALIASES = {"conv1d": "conv", "conv2d": "conv", "conv3d": "conv", "convolution": "conv",
+           "linear": "dense", "fc": "dense", "fully_connected": "dense", "bn": "batchnorm",
+           "batch_norm": "batchnorm", "batchnorm2d": "batchnorm", "layer_norm": "layernorm",
+           "maxpool2d": "maxpool", "avgpool2d": "avgpool", "max_pool": "maxpool",
+           "deconv": "conv_transpose", "conv2d_transpose": "conv_transpose",
+           "concatenate": "concat", "cat": "concat", "sum": "add", "mul": "multiply",
+           "adaptiveavgpool": "globalavgpool", "global_avg_pool": "globalavgpool",
+           "leakyrelu": "leaky_relu", "upsampling": "upsample", "lstm_peephole": "lstm"}
+
+
+class _Fatal(NetspecError):
+    """A limit was crossed: stop compiling at once instead of collecting more errors."""
 
 
 @dataclass
 class Block:
     name: str
     params: dict  # name -> default (REQUIRED when none)
+    param_loc: dict
     inputs: list[str]
     layers: LocList
     output: str | None
+    output_loc: SourceLoc
     loc: SourceLoc
     doc: str = ""
 
@@ -44,18 +72,57 @@ class Block:
 class Scope:
     prefix: str
     vars: dict
-    names: dict  # local name -> graph node name
-    used: set = field(default_factory=set)
+    names: dict  # local name -> graph node name (or BROKEN)
+    where: dict = field(default_factory=dict)  # local name -> where it was defined
+    children: dict = field(default_factory=dict)  # block instance name -> its Scope
     counters: dict = field(default_factory=dict)
 
     def auto_name(self, base: str) -> str:
         n = self.counters.get(base, 0)
         name = base if n == 0 else f"{base}_{n}"
-        while name in self.names or name in self.used:
+        while name in self.names:
             n += 1
             name = f"{base}_{n}"
         self.counters[base] = n + 1
         return name
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else "a mapping"
+
+
+def tidy(errors: list[NetspecError]) -> list[NetspecError]:
+    """Errors in source order, each once (a block called eight times reports a typo once),
+    at most MAX_ERRORS of them."""
+    seen, unique = set(), []
+    for err in errors:
+        key = str(err)
+        if key not in seen:
+            seen.add(key)
+            unique.append(err)
+    files: dict = {}
+    for err in unique:
+        files.setdefault(err.loc.file if err.loc else None, len(files))
+
+    def order(err):
+        loc = err.loc
+        if loc is None:
+            return (-1, 0, 0)
+        return (files[loc.file], loc.line or 0, loc.col or 0)
+
+    unique.sort(key=order)
+    if len(unique) > MAX_ERRORS:
+        rest = len(unique) - MAX_ERRORS
+        unique = unique[:MAX_ERRORS] + [NetspecError(f"... and {rest} more problems", unique[MAX_ERRORS].loc)]
+    return unique
 
 
 class SpecCompiler:
@@ -65,8 +132,11 @@ class SpecCompiler:
         self.overrides = dict(overrides or {})
         self.errors: list[NetspecError] = []
         self.blocks: dict[str, Block] = {}
+        self.called: set[str] = set()
+        self.loaded: set[str] = set()
         self.stack: list[str] = []
         self.node_count = 0
+        self.base_vars: dict = {}
         self.graph = Graph()
 
     # ------------------------------------------------------------ helpers
@@ -75,21 +145,34 @@ class SpecCompiler:
 
     def value(self, raw, scope_vars, loc, what):
         """Evaluate expressions inside a value (recursively through lists)."""
-        if is_expression(raw):
+        if isinstance(raw, str):
+            if "$" not in raw:
+                return raw
             try:
                 return evaluate(raw, scope_vars)
+            except Poisoned:
+                raise NetspecErrors([]) from None  # fails quietly: the cause is reported already
             except ExprError as exc:
-                raise NetspecError(f"{what}: {exc}", loc) from None
+                raise NetspecError(f"{what}: {exc.message}", loc, exc.hint) from None
         if isinstance(raw, list):
-            return [self.value(v, scope_vars, loc, what) for v in raw]
+            return [self.value(v, scope_vars, raw.where(i) if isinstance(raw, LocList) else loc, what)
+                    for i, v in enumerate(raw)]
         return raw
 
     # ------------------------------------------------------------ top level
     def compile(self) -> Graph:
+        """The graph, or every problem found raised together."""
+        graph = self.build()
+        raise_all(tidy(self.errors))
+        return graph
+
+    def build(self) -> Graph:
+        """Expand the spec into ``self.graph``; problems collect in ``self.errors``. The graph
+        holds every layer that compiled cleanly, so later passes can still check them."""
         data = self.data
         if not isinstance(data, LocDict):
-            raise NetspecError("a spec must be a YAML mapping with at least 'inputs' and 'layers'",
-                               getattr(data, "loc", SourceLoc(self.file)))
+            raise NetspecError(f"a spec must be a YAML mapping with at least 'inputs' and 'layers', "
+                               f"received {_kind(data)}", getattr(data, "loc", None) or SourceLoc(self.file, 1, 1))
         for key in data:
             if key not in TOP_KEYS:
                 self.error(f"unknown top-level key '{key}'", data.where_key(key),
@@ -98,224 +181,324 @@ class SpecCompiler:
         if version != 1:
             self.error(f"unsupported spec version {version!r}, this netspec reads version 1",
                        data.where("netspec"))
+        for key in ("name", "doc"):
+            if key in data and not isinstance(data[key], str):
+                self.error(f"{key} must be a string, received {data[key]!r}", data.where(key))
         graph = self.graph
         graph.name = str(data.get("name") or os.path.splitext(os.path.basename(self.file))[0])
         graph.doc = str(data.get("doc") or "")
         graph.meta["source"] = self.file
-        self.load_blocks(data, self.file, [])
+        self.load_blocks(data, self.file, [os.path.realpath(self.file)])
         spec_vars = self.load_params(data)
         graph.meta["params"] = dict(spec_vars)
         scope = Scope("", spec_vars, {})
         self.load_inputs(data, scope)
+        self.base_vars = dict(scope.vars)
         if "train" in data:
             from .train import validate_train
-            try:
-                graph.meta["train"] = validate_train(data["train"], self.file)
-            except NetspecError as exc:
-                self.errors.extend(getattr(exc, "errors", [exc]))
-        layers = data.get("layers")
-        if not isinstance(layers, LocList) or not layers:
-            self.error("'layers' must be a non-empty list", data.where("layers") if "layers" in data else data.loc)
-            raise_all(self.errors)
-        if not graph.inputs:
-            raise_all(self.errors)
-        last = self.run_layers(layers, scope, [graph.inputs[0]])
-        self.load_outputs(data, scope, last)
+            graph.meta["train"] = validate_train(data["train"], data.where("train"), self.errors)
         if "weights" in data:
             weights = data["weights"]
-            if not isinstance(weights, str):
-                self.error(f"weights must be a path to a .safetensors file, received {weights!r}", data.where("weights"))
+            if not isinstance(weights, str) or not weights:
+                self.error(f"weights must be a path to a .safetensors file, received {weights!r}",
+                           data.where("weights"))
             else:
                 graph.meta["weights"] = os.path.join(os.path.dirname(self.file), weights)
                 graph.meta["weights_loc"] = data.where("weights")
-        raise_all(self.errors)
+        layers = data.get("layers")
+        if not isinstance(layers, LocList) or not layers:
+            self.error(f"'layers' must be a non-empty list of layers, received {layers!r}",
+                       data.where("layers") if "layers" in data else data.loc,
+                       None if "layers" in data else "add 'layers:' with one '- op' per line")
+        elif graph.inputs:
+            last = self.run_layers(layers, scope, [graph.inputs[0]])
+            self.load_outputs(data, scope, last)
+        self.check_unused_blocks()
         return graph
 
     def load_params(self, data) -> dict:
-        params = data.get("params") or {}
-        if not isinstance(params, dict):
+        params = data.get("params")
+        if params is None:
+            params = LocDict()
+            params.loc, params.key_loc, params.val_loc = data.loc, {}, {}
+        if not isinstance(params, LocDict):
             self.error(f"params must be a mapping of name: value, received {params!r}", data.where("params"))
-            params = {}
-        unknown = sorted(set(self.overrides) - set(params))
-        for name in unknown:
-            self.errors.append(NetspecError(f"--set {name}: the spec has no parameter '{name}'",
-                                            SourceLoc(self.file), did_you_mean(name, params) or
-                                            f"parameters: {', '.join(params) or 'none'}"))
+            return {}
+        where = data.where("params") if "params" in data else SourceLoc(self.file, 1, 1)
+        for name in sorted(set(self.overrides) - set(params)):
+            self.error(f"--set {name}: the spec has no parameter '{name}'", where,
+                       did_you_mean(name, params) or f"parameters: {', '.join(params) or 'none'}")
         out = {}
         for name, raw in params.items():
-            raw = self.overrides.get(name, raw)
+            if not NAME.fullmatch(name):
+                self.error(f"parameter name '{name}' must be letters, digits and '_', not starting "
+                           "with a digit", params.where_key(name))
+                continue
+            if name in self.overrides:
+                new = self.overrides[name]
+                if (not is_expression(raw) and not is_expression(new) and _kind(raw) in ("a number", "true or false")
+                        and _kind(new) != _kind(raw)):
+                    self.error(f"--set {name}={new!r}: expected {_kind(raw)}, like the default {raw!r}",
+                               params.where(name))
+                    out[name] = POISONED
+                    continue
+                raw = new
             try:
                 out[name] = self.value(raw, out, params.where(name), f"params.{name}")
             except NetspecError as exc:
-                self.errors.append(exc)
+                _collect(self.errors, exc)
+                out[name] = POISONED
         return out
 
     def load_inputs(self, data, scope: Scope):
         inputs = data.get("inputs")
         if not isinstance(inputs, LocDict) or not inputs:
-            self.error("'inputs' must map input names to shapes, e.g. inputs: {image: [3, 224, 224]}",
-                       data.where("inputs") if "inputs" in data else data.loc)
+            self.error(f"'inputs' must map input names to shapes, received {inputs!r}",
+                       data.where("inputs") if "inputs" in data else data.loc,
+                       "e.g. inputs: {image: [3, 224, 224]}")
             return
         for name, decl in inputs.items():
-            loc = inputs.where(name)
-            try:
-                ttype = self.input_type(name, decl, scope.vars, loc)
-            except NetspecError as exc:
-                self.errors.append(exc)
+            key_loc = inputs.where_key(name)
+            if not NAME.fullmatch(name):
+                self.error(f"input name '{name}' must be letters, digits and '_', not starting with a digit",
+                           key_loc)
                 continue
             if name in scope.vars:
-                self.error(f"input '{name}' has the name of a parameter", inputs.where_key(name))
+                self.error(f"input '{name}' has the name of a parameter", key_loc, "rename one of them")
                 continue
-            self.graph.add_input(name, ttype, inputs.where_key(name))
+            try:
+                ttype = self.input_type(name, decl, scope.vars, inputs.where(name))
+            except NetspecError as exc:
+                _collect(self.errors, exc)
+                scope.names[name] = BROKEN
+                scope.vars[name] = POISONED
+                continue
+            self.graph.add_input(name, ttype, key_loc)
             scope.names[name] = name
+            scope.where[name] = key_loc
             scope.vars[name] = list(ttype.shape[1:])
-        if self.graph.inputs:
-            scope.names.setdefault("input", self.graph.inputs[0])
+        if inputs:
+            first = next(iter(inputs))
+            scope.names.setdefault("input", scope.names.get(first, BROKEN))
 
     def input_type(self, name, decl, scope_vars, loc) -> TensorType:
         shape, dtype, layout = decl, "float32", None
-        if isinstance(decl, dict):
-            unknown = set(decl) - {"shape", "dtype", "layout"}
+        if isinstance(decl, LocDict):
+            unknown = [k for k in decl if k not in ("shape", "dtype", "layout")]
             if unknown:
-                raise NetspecError(f"input '{name}': unknown key '{sorted(unknown)[0]}' (allowed: shape, dtype, layout)",
-                                   decl.where_key(sorted(unknown)[0]))
+                raise NetspecError(f"input '{name}': unknown key '{unknown[0]}'", decl.where_key(unknown[0]),
+                                   did_you_mean(unknown[0], ("shape", "dtype", "layout")) or
+                                   "allowed: shape, dtype, layout")
+            if "shape" not in decl:
+                raise NetspecError(f"input '{name}' needs a shape", loc, "e.g. {shape: [3, 224, 224]}")
             shape, dtype, layout = decl.get("shape"), decl.get("dtype", "float32"), decl.get("layout")
+            loc = decl.where("shape")
         shape = self.value(shape, scope_vars, loc, f"input '{name}'")
         if (not isinstance(shape, list) or not shape
                 or not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in shape)):
             raise NetspecError(f"input '{name}' shape must be a list of positive ints or null (dynamic), "
-                               f"without the batch axis, received {shape!r}", loc)
+                               f"without the batch axis, received {shape!r}", loc,
+                               "e.g. [3, 224, 224] for an image, [null, 40] for a sequence")
         if dtype not in DTYPES:
-            raise NetspecError(f"input '{name}' dtype must be one of {', '.join(DTYPES)}, received {dtype!r}", loc)
+            raise NetspecError(f"input '{name}' dtype must be one of {', '.join(DTYPES)}, received {dtype!r}",
+                               decl.where("dtype"), did_you_mean(str(dtype), DTYPES))
         if layout is None:
             layout = CHANNELS_FIRST if len(shape) >= 2 and not dtype.startswith("int") else PLAIN
         if layout not in LAYOUTS:
-            raise NetspecError(f"input '{name}' layout must be one of {', '.join(LAYOUTS)}, received {layout!r}", loc)
+            raise NetspecError(f"input '{name}' layout must be one of {', '.join(LAYOUTS)}, received {layout!r}",
+                               decl.where("layout"), did_you_mean(str(layout), LAYOUTS))
         return TensorType((None, *shape), dtype, layout)
 
     def load_outputs(self, data, scope, last):
-        outputs = data.get("outputs")
-        if outputs is None:
-            self.graph.outputs = [last]
+        if "outputs" not in data:
+            self.graph.outputs = [] if last == BROKEN else [last]
             return
-        names = [outputs] if isinstance(outputs, str) else outputs
-        if not isinstance(names, list) or not names:
-            self.error(f"outputs must be a layer name or a list of them, received {outputs!r}", data.where("outputs"))
+        outputs = data["outputs"]
+        if isinstance(outputs, str):
+            items = [(outputs, data.where("outputs"))]
+        elif isinstance(outputs, LocList) and outputs:
+            items = [(name, outputs.where(i)) for i, name in enumerate(outputs)]
+        else:
+            self.error(f"outputs must be a layer name or a list of them, received {outputs!r}",
+                       data.where("outputs"))
             return
-        for name in names:
-            if name not in scope.names:
-                self.error(f"output '{name}' names no layer", data.where("outputs"),
-                           did_you_mean(str(name), scope.names))
-            else:
-                self.graph.outputs.append(scope.names[name])
+        for name, loc in items:
+            node = self.lookup(name, scope) if isinstance(name, str) else None
+            if node is None:
+                self.error(f"output {name!r} names no layer", loc,
+                           did_you_mean(str(name), scope.names) or self.known(scope))
+            elif node in self.graph.outputs:
+                self.error(f"output '{name}' is listed twice", loc)
+            elif node != BROKEN:
+                self.graph.outputs.append(node)
 
     # ------------------------------------------------------------ blocks and includes
     def load_blocks(self, data, file, chain):
-        for entry_index, include in enumerate(data.get("include") or []):
-            loc = data["include"].where(entry_index) if isinstance(data["include"], LocList) else data.where("include")
-            if not isinstance(include, str):
+        """Blocks of ``data`` and of the files it includes; ``chain`` holds the real paths of
+        the files including this one, to tell a loop from a file included twice (diamond)."""
+        raw = data.get("include")
+        if raw is None:
+            entries = []
+        elif isinstance(raw, str):
+            entries = [(raw, data.where("include"))]
+        elif isinstance(raw, LocList):
+            entries = [(item, raw.where(i)) for i, item in enumerate(raw)]
+        else:
+            self.error(f"include must be a file path or a list of them, received {raw!r}", data.where("include"))
+            entries = []
+        for include, loc in entries:
+            if not isinstance(include, str) or not include:
                 self.error(f"include entries must be file paths, received {include!r}", loc)
                 continue
             path = os.path.normpath(os.path.join(os.path.dirname(file), include))
             real = os.path.realpath(path)
-            if real in chain or real == os.path.realpath(file):
-                cycle = " -> ".join(os.path.basename(p) for p in [*chain, os.path.realpath(file), real])
-                self.error(f"include loop: {cycle}", loc)
+            if real in chain:
+                cycle = " -> ".join(os.path.basename(p) for p in [*chain[chain.index(real):], real])
+                self.error(f"include loop: {cycle}", loc, "a file cannot include itself, directly or through others")
                 continue
-            if not os.path.exists(path):
-                self.error(f"included file '{include}' does not exist (looked for {path})", loc)
+            if real in self.loaded:
                 continue
+            if not os.path.isfile(path):
+                folder = os.path.dirname(path) or "."
+                near = [f for f in os.listdir(folder) if f.endswith((".yaml", ".yml"))] if os.path.isdir(folder) else []
+                self.error(f"included file '{include}' does not exist (looked for {path})", loc,
+                           did_you_mean(os.path.basename(include), near) or "paths are relative to the including file")
+                continue
+            self.loaded.add(real)
             try:
                 included = load_yaml_file(path)
             except NetspecError as exc:
-                self.errors.append(exc)
+                self.errors.extend(getattr(exc, "errors", [exc]))
                 continue
             if not isinstance(included, LocDict):
-                self.error(f"included file '{include}' must be a mapping with 'blocks'", loc)
+                self.error(f"included file '{include}' must be a mapping with 'blocks', received {_kind(included)}", loc)
                 continue
             for key in included:
-                if key not in ("blocks", "include", "doc", "netspec"):
-                    self.error(f"an included file may hold only blocks and includes, found '{key}'",
-                               included.where_key(key))
-            self.load_blocks(included, path, [*chain, os.path.realpath(file)])
-        blocks = data.get("blocks") or {}
-        if not isinstance(blocks, dict):
-            self.error("blocks must be a mapping of block name to definition", data.where("blocks"))
+                if key not in INCLUDED_KEYS:
+                    self.error(f"an included file holds only {', '.join(INCLUDED_KEYS)}, found '{key}'",
+                               included.where_key(key), "params, inputs and layers belong in the including spec")
+            self.load_blocks(included, path, [*chain, real])
+        blocks = data.get("blocks")
+        if blocks is None:
+            return
+        if not isinstance(blocks, LocDict):
+            self.error(f"blocks must be a mapping of block name to definition, received {blocks!r}",
+                       data.where("blocks"))
             return
         for name, body in blocks.items():
             loc = blocks.where_key(name)
-            if name in OPS:
-                self.error(f"block '{name}' has the name of an op", loc, "rename the block")
-                continue
-            if name in self.blocks:
+            if not NAME.fullmatch(name):
+                self.error(f"block name '{name}' must be letters, digits and '_', not starting with a digit", loc)
+            elif name in OPS:
+                self.error(f"block '{name}' has the name of an op", loc, f"rename the block, e.g. '{name}_block'")
+            elif name in self.blocks:
                 self.error(f"block '{name}' is defined twice (first at {self.blocks[name].loc})", loc)
-                continue
-            block = self.parse_block(name, body, loc)
-            if block:
-                self.blocks[name] = block
+            else:
+                block = self.parse_block(name, body, loc, blocks.where(name))
+                if block:
+                    self.blocks[name] = block
 
-    def parse_block(self, name, body, loc) -> Block | None:
-        if not isinstance(body, LocDict) or not isinstance(body.get("layers"), LocList) or not body["layers"]:
-            self.error(f"block '{name}' needs a non-empty 'layers' list", loc)
+    def parse_block(self, name, body, loc, body_loc) -> Block | None:
+        if not isinstance(body, LocDict):
+            self.error(f"block '{name}' must be a mapping with 'layers', received {body!r}", body_loc)
             return None
         for key in body:
             if key not in BLOCK_KEYS:
                 self.error(f"unknown key '{key}' in block '{name}'", body.where_key(key),
                            did_you_mean(key, BLOCK_KEYS) or f"allowed: {', '.join(BLOCK_KEYS)}")
-        params = {}
-        raw = body.get("params") or {}
-        if not isinstance(raw, dict):
-            self.error(f"block '{name}' params must be a mapping", body.where("params"))
-            raw = {}
-        for key, default in raw.items():
+        if not isinstance(body.get("layers"), LocList) or not body["layers"]:
+            self.error(f"block '{name}' needs a non-empty 'layers' list, received {body.get('layers')!r}",
+                       body.where("layers") if "layers" in body else loc)
+            return None
+        params, param_loc = {}, {}
+        raw = body.get("params")
+        if raw is not None and not isinstance(raw, LocDict):
+            self.error(f"block '{name}' params must be a mapping of name: default (or required), "
+                       f"received {raw!r}", body.where("params"))
+            raw = None
+        for key, default in (raw or {}).items():
+            if not NAME.fullmatch(key) or key in META_SET:
+                self.error(f"block '{name}' parameter '{key}' must be a name other than "
+                           f"{', '.join(META_KEYS)}", raw.where_key(key))
+                continue
             params[key] = REQUIRED if default == "required" else default
+            param_loc[key] = raw.where(key)
         inputs = body.get("inputs", ["input"])
         if isinstance(inputs, str):
             inputs = [inputs]
-        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
-            self.error(f"block '{name}' inputs must be a list of names", body.where("inputs"))
+        if (not isinstance(inputs, list) or not inputs or len(set(map(str, inputs))) != len(inputs)
+                or not all(isinstance(i, str) and NAME.fullmatch(i) for i in inputs)):
+            self.error(f"block '{name}' inputs must be a list of distinct names, received {inputs!r}",
+                       body.where("inputs"))
             inputs = ["input"]
-        return Block(name, params, list(inputs), body["layers"], body.get("output"), loc, str(body.get("doc", "")))
+        output = body.get("output")
+        if output is not None and not isinstance(output, str):
+            self.error(f"block '{name}' output must be a layer name, received {output!r}", body.where("output"))
+            output = None
+        return Block(name, params, param_loc, list(inputs), body["layers"], output,
+                     body.where("output") if "output" in body else loc, loc, str(body.get("doc", "")))
+
+    def check_unused_blocks(self):
+        """A block nobody calls is never expanded; still catch its unknown ops and keys, so a
+        library does not hide typos until the day it is used."""
+        for block in self.blocks.values():
+            if block.name in self.called:
+                continue
+            for index, entry in enumerate(block.layers):
+                try:
+                    kind, args, _ = self.parse_entry(entry, block.layers.where(index))
+                    self.check_keys(kind, args, block.layers.where(index))
+                except NetspecError as exc:
+                    self.errors.extend(getattr(exc, "errors", [exc]))
 
     # ------------------------------------------------------------ layers
     def parse_entry(self, entry, loc):
-        """Return (kind, args, meta, args_loc_source) for one layer entry."""
+        """One layer entry -> (kind, args, meta); meta values are (value, loc) pairs."""
         if isinstance(entry, str):
-            return entry, LocDict(), {}, None
+            return entry, _EMPTY, {}
         if not isinstance(entry, LocDict) or not entry:
             raise NetspecError(f"a layer must be an op or block name, or a one-key mapping like "
                                f"'conv: {{filters: 8, kernel: 3}}', received {entry!r}", loc)
-        kinds = [k for k in entry if k not in META_KEYS]
+        kinds = [k for k in entry if k not in META_SET]
         if len(kinds) != 1:
+            known = [k for k in kinds if k in OPS or k in self.blocks]
+            if len(kinds) > 1 and len(known) == 1:
+                extra = next(k for k in kinds if k != known[0])
+                raise NetspecError(f"'{extra}' beside '{known[0]}': a layer entry holds one op or block "
+                                   f"and only {', '.join(META_KEYS)} beside it", entry.where_key(extra),
+                                   did_you_mean(extra, META_KEYS) or
+                                   f"attributes go inside: '{known[0]}: {{{extra}: ...}}' (check the indentation)")
             raise NetspecError(f"a layer entry needs exactly one op or block name, found "
                                f"{', '.join(map(str, kinds)) or 'none'}", loc)
         kind = kinds[0]
         body = entry[kind]
-        meta = {k: (entry[k], entry.where(k)) for k in entry if k in META_KEYS}
+        meta = {k: (entry[k], entry.where(k)) for k in entry if k in META_SET} if len(entry) > 1 else {}
         if body is None:
-            body = LocDict()
-            body.loc, body.key_loc, body.val_loc = entry.where(kind), {}, {}
-        elif not isinstance(body, LocDict):
+            return kind, _EMPTY, meta
+        if not isinstance(body, LocDict):
             primary = self.primary_arg(kind)
             if primary is None:
-                raise NetspecError(f"'{kind}' takes a mapping of attributes, received {body!r}", entry.where(kind))
-            value = body
-            body = LocDict({primary: value})
-            body.loc = entry.where(kind)
-            body.key_loc = {primary: body.loc}
-            body.val_loc = {primary: body.loc}
+                raise NetspecError(f"'{kind}' takes a mapping of attributes, received {body!r}", entry.where(kind),
+                                   f"{kind} has no attributes: write '- {kind}'" if kind in OPS else None)
+            where = entry.where(kind)
+            args = LocDict({primary: body})
+            args.loc, args.key_loc, args.val_loc = where, {primary: where}, {primary: where}
+            return kind, args, meta
+        if META_SET.isdisjoint(body):
+            return kind, body, meta
         args = LocDict()
         args.loc, args.key_loc, args.val_loc = body.loc, {}, {}
         for key, value in body.items():
-            if key in META_KEYS:
+            if key in META_SET:
                 meta[key] = (value, body.where(key))
             else:
                 args[key] = value
                 args.key_loc[key] = body.where_key(key)
                 args.val_loc[key] = body.where(key)
-        return str(kind), args, meta, entry
+        return kind, args, meta
 
     def primary_arg(self, kind):
+        """The attribute (or block param) a scalar sets: ``dropout: 0.5``, ``basic: 64``."""
         if kind in OPS:
             attrs = OPS[kind].attrs
             return attrs[0].name if attrs else None
@@ -323,106 +506,181 @@ class SpecCompiler:
             return next(iter(self.blocks[kind].params), None)
         return None
 
+    def unknown_kind(self, kind, loc) -> NetspecError:
+        hint = did_you_mean(kind, [*OPS, *self.blocks])
+        alias = ALIASES.get(str(kind).lower().replace("-", "_"))
+        if alias and not hint:
+            hint = f"did you mean '{alias}'?"
+        return NetspecError(f"unknown op or block '{kind}'", loc, hint or "run 'netspec ops' for the op list")
+
+    def check_keys(self, kind, args, loc):
+        """Names only, no values: for layers that are not built (skipped, unused blocks)."""
+        if kind in OPS:
+            known, what = OPS[kind].attr_map, f"attribute '{{}}' for op '{kind}'"
+        elif kind in self.blocks:
+            known, what = self.blocks[kind].params, f"parameter '{{}}' for block '{kind}'"
+        else:
+            raise self.unknown_kind(kind, loc)
+        raise_all([NetspecError("unknown " + what.format(key), args.where_key(key),
+                                did_you_mean(key, known) or f"{kind} takes: {', '.join(known) or 'nothing'}")
+                   for key in args if key not in known])
+
     def run_layers(self, layers: LocList, scope: Scope, current: list[str]) -> str:
         """Add the nodes of a layer list to the graph; return the name of the last output."""
         for index, entry in enumerate(layers):
-            loc = layers.where(index)
             try:
-                current = [self.run_layer(entry, loc, scope, current)]
+                current = [self.run_layer(entry, layers.where(index), scope, current)]
+            except _Fatal:
+                raise
             except NetspecError as exc:
                 self.errors.extend(getattr(exc, "errors", [exc]))
+                current = [BROKEN]
+                name = _declared_name(entry)
+                if name is not None and name not in scope.names:
+                    scope.names[name] = BROKEN
         return current[0]
 
     def run_layer(self, entry, loc, scope: Scope, current: list[str]) -> str:
-        kind, args, meta, _ = self.parse_entry(entry, loc)
-        if kind not in OPS and kind not in self.blocks:
-            raise NetspecError(f"unknown op or block '{kind}'", loc,
-                               did_you_mean(kind, [*OPS, *self.blocks]) or "run 'netspec ops' for the op list")
+        kind, args, meta = self.parse_entry(entry, loc)
+        is_op = kind in OPS
+        if not is_op and kind not in self.blocks:
+            raise self.unknown_kind(kind, loc)
         name = None
-        if "name" in meta:
-            name, nloc = meta["name"]
-            name = self.value(name, scope.vars, nloc, "name")
-            if not isinstance(name, str) or not name or "." in name:
-                raise NetspecError(f"layer name must be a non-empty string without '.', received {name!r}", nloc)
-            if name in scope.names or name in scope.used:
-                raise NetspecError(f"layer name '{name}' is used twice in this scope", nloc)
-        inputs = current
-        if "from" in meta:
-            inputs = self.resolve_from(meta["from"], scope)
-        if "when" in meta:
-            raw, wloc = meta["when"]
-            keep = self.value(raw, scope.vars, wloc, "when")
-            if not isinstance(keep, bool):
-                raise NetspecError(f"when must evaluate to true or false, received {keep!r}", wloc)
-            if not keep:  # a skipped layer is an identity: its name stands for its input
+        if meta:
+            if "name" in meta:
+                name = self.layer_name(meta["name"], scope)
+            inputs = self.resolve_from(meta["from"], scope) if "from" in meta else current
+            keep, count = True, 1
+            if "when" in meta:
+                raw, wloc = meta["when"]
+                keep = self.value(raw, scope.vars, wloc, "when")
+                if not isinstance(keep, bool):
+                    hint = (f"variables are written with '$': \"${raw}\"" if isinstance(raw, str) and "$" not in raw
+                            else "compare something, e.g. when: \"$stride > 1\"")
+                    raise NetspecError(f"when must be true or false, received {keep!r}", wloc, hint)
+            if "repeat" in meta:
+                raw, rloc = meta["repeat"]
+                count = self.value(raw, scope.vars, rloc, "repeat")
+                if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_REPEAT:
+                    raise NetspecError(f"repeat must be an int from 0 to {MAX_REPEAT:,}, received {count!r}", rloc,
+                                       "the limit catches typos; a block holding a repeat multiplies it"
+                                       if isinstance(count, int) and count > MAX_REPEAT else None)
+            if not keep or count == 0:  # a skipped layer is an identity: its name stands for its input
+                self.check_keys(kind, args, loc)
                 if name:
                     scope.names[name] = inputs[0]
+                    scope.where[name] = loc
                 return inputs[0]
-        count = 1
-        if "repeat" in meta:
-            raw, rloc = meta["repeat"]
-            count = self.value(raw, scope.vars, rloc, "repeat")
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0 or count > MAX_REPEAT:
-                raise NetspecError(f"repeat must be an int from 0 to {MAX_REPEAT}, received {count!r}", rloc)
-            if count == 0:
-                if name:
-                    scope.names[name] = inputs[0]
-                return inputs[0]
+        else:
+            inputs, count = current, 1
         base = name or scope.auto_name(kind)
-        scope.used.add(base)
+        scope.names[base] = BROKEN  # until it is built
+        scope.where[base] = loc
         out = inputs[0]
         for rep in range(count):
             local = base if count == 1 else f"{base}.{rep}"
             vars_ = scope.vars if count == 1 else {**scope.vars, "index": rep}
-            if kind in OPS:
+            if is_op:
                 out = self.add_op(kind, args, vars_, scope.prefix + local, inputs, loc)
             else:
-                out = self.call_block(kind, args, vars_, scope.prefix + local, inputs, loc)
+                out = self.call_block(kind, args, vars_, local, inputs, loc, scope)
             inputs = [out]
         scope.names[base] = out
         return out
 
+    def layer_name(self, meta_name, scope) -> str:
+        raw, nloc = meta_name
+        name = self.value(raw, scope.vars, nloc, "name")
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise NetspecError(f"layer name must be letters, digits and '_' (not starting with a digit), "
+                               f"received {name!r}", nloc)
+        if name in scope.names:
+            first = scope.where.get(name)
+            raise NetspecError(f"layer name '{name}' is already used in this scope"
+                               + (f" (at line {first.line})" if first and first.line else ""), nloc,
+                               "names are unique within a spec's layers or a block's layers")
+        return name
+
+    def known(self, scope) -> str:
+        names = [n for n, node in scope.names.items() if node != BROKEN]
+        return f"known here: {', '.join(names[-8:]) or 'nothing'}"
+
+    def lookup(self, name: str, scope: Scope):
+        """Graph node for a local name, ``instance.layer`` reaching into a block instance; None
+        when nothing has that name."""
+        found = scope.names.get(name)
+        if found is not None or "." not in name:
+            return found
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            child = scope.children.get(".".join(parts[:cut]))
+            if child is not None:
+                return self.lookup(".".join(parts[cut:]), child)
+        return None
+
     def resolve_from(self, meta_from, scope):
         raw, loc = meta_from
-        names = raw if isinstance(raw, list) else [raw]
-        if not names:
-            raise NetspecError("from: needs at least one layer name", loc)
-        out = []
-        for name in names:
-            name = self.value(name, scope.vars, loc, "from")
-            if name not in scope.names:
-                raise NetspecError(f"from: '{name}' names no earlier layer or input in this scope", loc,
-                                   did_you_mean(str(name), scope.names) or
-                                   f"known here: {', '.join(list(scope.names)[-8:])}")
-            out.append(scope.names[name])
+        items = [(v, raw.where(i)) for i, v in enumerate(raw)] if isinstance(raw, LocList) else [(raw, loc)]
+        if not items:
+            raise NetspecError("from: needs at least one layer name, received []", loc)
+        out, errors = [], []
+        for name, where in items:
+            name = self.value(name, scope.vars, where, "from")
+            node = self.lookup(name, scope) if isinstance(name, str) else None
+            if node is None:
+                errors.append(NetspecError(f"from: {name!r} names no earlier layer or input in this scope", where,
+                                           did_you_mean(str(name), scope.names) or self.known(scope)))
+            out.append(node)
+        raise_all(errors)
         return out
 
     def add_op(self, kind, args, vars_, node_name, inputs, loc) -> str:
         op = OPS[kind]
-        values, errors = {}, []
+        values, errors, failed = {}, [], set()
         for key, raw in args.items():
             try:
                 values[key] = self.value(raw, vars_, args.where(key), f"{kind}.{key}")
             except NetspecError as exc:
-                errors.append(exc)
+                _collect(errors, exc)
+                failed.add(key)
         attrs, problems = op.check_attrs(values)
         for key, message, hint in problems:
-            where = loc if key is None else (args.where_key(key) if message.startswith("unknown") else args.where(key))
-            errors.append(NetspecError(message, where, hint))
-        raise_all(errors)
+            if key is None:
+                if any(f"'{k}'" in message for k in failed):
+                    continue  # "needs attribute" for one whose expression already failed
+                errors.append(NetspecError(message, loc, hint))
+            elif key not in op.attr_map:
+                errors.append(NetspecError(message, args.where_key(key), hint))
+            else:
+                value = values[key]
+                if not hint and isinstance(value, float) and value.is_integer() and "int" in message:
+                    hint = "'/' divides into a float; use '//' for whole numbers"
+                errors.append(NetspecError(message, args.where(key), hint))
+        low, high = op.arity
+        if not low <= len(inputs) <= (high if high is not None else len(inputs)):
+            want = f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}"
+            errors.append(NetspecError(f"{kind} takes {want} input(s), received {len(inputs)}", loc,
+                                       "name its inputs with from: [a, b]" if low > 1 else None))
+        if errors or failed or BROKEN in inputs:
+            raise NetspecErrors(errors)  # with no errors: quietly broken, as its input is
         self.node_count += 1
         if self.node_count > MAX_NODES:
-            raise NetspecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
+            raise _Fatal(f"the spec expands to more than {MAX_NODES:,} layers", loc,
+                         "check repeat counts of blocks that hold repeats")
         self.graph.add_node(node_name, kind, attrs, inputs, loc)
         return node_name
 
-    def call_block(self, kind, args, vars_, node_name, inputs, loc) -> str:
+    def call_block(self, kind, args, vars_, local, inputs, loc, parent: Scope) -> str:
         block = self.blocks[kind]
         if kind in self.stack:
             chain = " -> ".join([*self.stack[self.stack.index(kind):], kind])
-            raise NetspecError(f"block '{kind}' uses itself ({chain}); blocks cannot recurse", loc)
+            raise NetspecError(f"block '{kind}' uses itself ({chain}); blocks cannot recurse", loc,
+                               "use repeat for a fixed number of copies")
+        if len(self.stack) >= MAX_BLOCK_DEPTH:
+            raise NetspecError(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep "
+                               f"({' -> '.join(self.stack[:3])} -> ... -> {kind})", loc)
         errors = []
-        bound = {}
+        block_vars = dict(self.base_vars)
         for key, raw in args.items():
             if key not in block.params:
                 errors.append(NetspecError(f"block '{kind}' has no parameter '{key}'", args.where_key(key),
@@ -430,45 +688,59 @@ class SpecCompiler:
                                            f"parameters: {', '.join(block.params) or 'none'}"))
                 continue
             try:
-                bound[key] = self.value(raw, vars_, args.where(key), f"{kind}.{key}")
+                block_vars[key] = self.value(raw, vars_, args.where(key), f"{kind}.{key}")
             except NetspecError as exc:
-                errors.append(exc)
-        block_vars = {k: v for k, v in self.graph.meta["params"].items()}
-        block_vars.update({n: list(self.graph.node(n).type.shape[1:]) for n in self.graph.inputs})
+                _collect(errors, exc)
+                block_vars[key] = POISONED
         for key, default in block.params.items():
-            if key in bound:
-                block_vars[key] = bound[key]
-            elif default is REQUIRED:
-                errors.append(NetspecError(f"block '{kind}' needs parameter '{key}'", loc))
-            else:
-                try:
-                    block_vars[key] = self.value(default, block_vars, block.loc, f"{kind}.{key}")
-                except NetspecError as exc:
-                    errors.append(exc)
+            if key in args:
+                continue
+            if default is REQUIRED:
+                errors.append(NetspecError(f"block '{kind}' needs parameter '{key}'", loc,
+                                           f"e.g. {kind}: {{{key}: ...}}"))
+                continue
+            try:  # defaults see the spec's params and the block's other params
+                block_vars[key] = self.value(default, block_vars, block.param_loc[key], f"{kind}.{key}")
+            except NetspecError as exc:
+                _collect(errors, exc)
+                block_vars[key] = POISONED
         if len(inputs) != len(block.inputs):
             errors.append(NetspecError(f"block '{kind}' takes {len(block.inputs)} input(s) "
-                                       f"({', '.join(block.inputs)}), received {len(inputs)}", loc))
-        raise_all(errors)
-        scope = Scope(node_name + ".", block_vars, dict(zip(block.inputs, inputs)))
+                                       f"({', '.join(block.inputs)}), received {len(inputs)}", loc,
+                                       "pass them with from: [...]" if len(block.inputs) > 1 else None))
+        if errors or BROKEN in inputs or any(v is POISONED for v in block_vars.values()):
+            raise NetspecErrors(errors)
+        self.called.add(kind)
+        scope = Scope(parent.prefix + local + ".", block_vars, dict(zip(block.inputs, inputs)))
         self.stack.append(kind)
-        before = len(self.errors)
         try:
             out = self.run_layers(block.layers, scope, [inputs[0]])
         finally:
             self.stack.pop()
-        if len(self.errors) > before:
-            raise _Abort()  # the problems inside the block are already recorded
+        parent.children[local] = scope
         if block.output is not None:
-            if block.output not in scope.names:
-                raise NetspecError(f"block '{kind}' output '{block.output}' names no layer", block.loc,
-                                   did_you_mean(str(block.output), scope.names))
-            return scope.names[block.output]
+            out = self.lookup(block.output, scope)
+            if out is None:
+                raise NetspecError(f"block '{kind}' output '{block.output}' names no layer of the block",
+                                   block.output_loc, did_you_mean(block.output, scope.names) or self.known(scope))
         return out
 
 
-class _Abort(NetspecError):
-    """Stops a chain after errors were already recorded (nothing new to report)."""
+def _collect(errors: list, exc: NetspecError) -> None:
+    errors.extend(getattr(exc, "errors", [exc]))
 
-    def __init__(self):
-        super().__init__("")
-        self.errors = []
+
+_EMPTY = LocDict()
+_EMPTY.loc, _EMPTY.key_loc, _EMPTY.val_loc = None, {}, {}
+
+
+def _declared_name(entry):
+    """The ``name:`` a failed layer entry declares, so later references to it stay quiet."""
+    if not isinstance(entry, dict):
+        return None
+    name = entry.get("name")
+    if name is None:
+        for value in entry.values():
+            if isinstance(value, dict) and "name" in value:
+                name = value["name"]
+    return name if isinstance(name, str) else None
