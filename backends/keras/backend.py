@@ -11,7 +11,7 @@ import numpy as np
 from netspec.errors import NetspecError
 from netspec.graph.ir import INPUT
 
-from .emitters import TABLE, WEIGHTS
+from .emitters import TABLE, WEIGHTS, layer_name
 from .layout import FLAT, Held, plan
 
 INPUT_LAYOUTS = ("nhwc", "nchw")
@@ -71,10 +71,10 @@ class Context:
         """A flat tensor in canonical (channels-first flatten) order."""
         if name not in self._canonical:
             held = self.layout[name]
-            x = keras.layers.Reshape(held.source, name=f"{name}:unflatten")(self.tensors[name])
+            x = keras.layers.Reshape(held.source, name=layer_name(name, "unflatten"))(self.tensors[name])
             rank = len(held.source) + 1
-            x = self.permute(x, (0, rank - 1, *range(1, rank - 1)), f"{name}:nchw")
-            self._canonical[name] = keras.layers.Flatten(name=f"{name}:canonical")(x)
+            x = self.permute(x, (0, rank - 1, *range(1, rank - 1)), layer_name(name, "nchw"))
+            self._canonical[name] = keras.layers.Flatten(name=layer_name(name, "canonical"))(x)
         return self._canonical[name]
 
     def canonical(self, name, permute_name):
@@ -128,12 +128,12 @@ class KerasBackend:
             t = graph.node(name).type
             held = layout[name]
             if input_layout == "nchw" or held.kind != "channels_last":
-                x = keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name)
+                x = keras.Input(shape=t.shape[1:], dtype=t.dtype, name=layer_name(name))
                 model_inputs.append(x)
-                x = ctx.permute(x, held.to_held, f"{name}:nhwc")
+                x = ctx.permute(x, held.to_held, layer_name(name, "nhwc"))
             else:
                 shape = tuple(t.shape[i] for i in held.to_held)
-                x = keras.Input(shape=shape[1:], dtype=t.dtype, name=name)
+                x = keras.Input(shape=shape[1:], dtype=t.dtype, name=layer_name(name))
                 model_inputs.append(x)
             ctx.tensors[name] = x
         for node in graph.layers():
@@ -150,7 +150,7 @@ class KerasBackend:
             if held.kind == FLAT:
                 outputs.append(ctx.materialise(name))
             elif input_layout == "nchw":
-                outputs.append(ctx.permute(ctx.tensors[name], held.to_canonical, f"{name}:nchw_out"))
+                outputs.append(ctx.permute(ctx.tensors[name], held.to_canonical, layer_name(name, "nchw_out")))
             else:
                 outputs.append(ctx.tensors[name])
         model = keras.Model(model_inputs, outputs, name=graph.name.replace("/", "_"))
@@ -167,7 +167,7 @@ class KerasBackend:
                 continue
             ins = [layout[i] for i in node.inputs]
             arrays = WEIGHTS[node.op].to_keras(node, ins)
-            layer = model.get_layer(node.name)
+            layer = model.get_layer(layer_name(node.name))
             try:
                 layer.set_weights(arrays)
             except ValueError as exc:
@@ -213,9 +213,9 @@ class KerasBackend:
         tensors = []
         for name in wanted:
             try:
-                layer = model.get_layer(f"{name}:out")
+                layer = model.get_layer(layer_name(name, "out"))
             except ValueError:
-                layer = model.get_layer(name)
+                layer = model.get_layer(layer_name(name))
             tensors.append(layer.output)
         out = {n: np.array(inputs[n]) for n in names if graph.node(n).op == INPUT}
         if wanted:
@@ -235,7 +235,7 @@ class KerasBackend:
         for node in graph.layers():
             if not node.param_specs:
                 continue
-            arrays = [np.asarray(a) for a in model.get_layer(node.name).get_weights()]
+            arrays = [np.asarray(a) for a in model.get_layer(layer_name(node.name)).get_weights()]
             params = WEIGHTS[node.op].from_keras(node, [layout[i] for i in node.inputs], arrays)
             out.update({f"{node.name}.{k}": v for k, v in params.items()})
         return out

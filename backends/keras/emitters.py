@@ -2,12 +2,12 @@
 
 An emitter has the signature ``emit(node, ctx) -> KerasTensor``: it reads its inputs in
 their held (channels-last) form from ``ctx``, creates Keras layers named after the node
-(the layer holding the weights is named exactly ``node.name``; auxiliary layers get
-``node.name + ":role"``; when the node's output does not come from the layer called
-``node.name`` it comes from ``node.name + ":out"``) and returns the output tensor.
+(the layer holding the weights is named ``layer_name(node.name)``; auxiliary layers
+``layer_name(node.name, role)``; when the node's output does not come from the first, it
+comes from ``layer_name(node.name, "out")``) and returns the output tensor.
 
 A weight map converts the node's canonical (PyTorch/ONNX layout) parameters into the list
-:meth:`keras.layers.Layer.set_weights` takes for the layer ``node.name``, and back. Both
+:meth:`keras.layers.Layer.set_weights` takes for the node's layer, and back. Both
 directions read the same decisions (which Keras layer an op became) from
 :func:`conv_layer_kind` and friends, so a loaded model's weights read back correctly.
 """
@@ -25,6 +25,19 @@ from . import layers as L
 from .layout import FLAT
 
 TABLE = EmitterTable("keras")
+
+
+def layer_name(node: str, role: str | None = None) -> str:
+    """The Keras layer name of a node: '.' becomes '-'. TensorFlow Keras accepts dots, but
+    Keras on PyTorch does not (layers are torch submodules), and one .keras file should load
+    under every Keras backend. Node names never contain '-' or ':', so the mapping is
+    reversible (:func:`node_name`) and role suffixes (':pad', ':out') cannot collide."""
+    name = node.replace(".", "-")
+    return f"{name}:{role}" if role else name
+
+
+def node_name(layer: str) -> str:
+    return layer.partition(":")[0].replace("-", ".")
 WEIGHTS: dict[str, "WeightMap"] = {}
 
 LOWEST = float(np.finfo(np.float32).min)  # max pooling pads with this: padding never wins
@@ -99,7 +112,7 @@ def _spatial(ctx, node, i=0):
 # ================================================================ activations
 def _simple(make):
     def emit(node, ctx):
-        return make(node, name=node.name)(ctx.input(node))
+        return make(node, name=layer_name(node.name))(ctx.input(node))
     return emit
 
 
@@ -119,24 +132,24 @@ for _op, _make in {
 @TABLE.register("softmax")
 def emit_softmax(node, ctx):
     axis = ctx.held(node.inputs[0]).held_axis(node.attrs["axis"])
-    return keras.layers.Softmax(axis=axis, name=node.name)(ctx.input(node))
+    return keras.layers.Softmax(axis=axis, name=layer_name(node.name))(ctx.input(node))
 
 
 # ================================================================ merges
 @TABLE.register("add")
 def emit_add(node, ctx):
-    return keras.layers.Add(name=node.name)(ctx.inputs(node))
+    return keras.layers.Add(name=layer_name(node.name))(ctx.inputs(node))
 
 
 @TABLE.register("multiply")
 def emit_multiply(node, ctx):
-    return keras.layers.Multiply(name=node.name)(ctx.inputs(node))
+    return keras.layers.Multiply(name=layer_name(node.name))(ctx.inputs(node))
 
 
 @TABLE.register("concat")
 def emit_concat(node, ctx):
     axis = ctx.held(node.inputs[0]).held_axis(node.attrs["axis"])
-    return keras.layers.Concatenate(axis=axis, name=node.name)(ctx.inputs(node))
+    return keras.layers.Concatenate(axis=axis, name=layer_name(node.name))(ctx.inputs(node))
 
 
 # ================================================================ convolutions
@@ -191,9 +204,9 @@ def emit_conv(node, ctx):
     x = ctx.input(node)
     padding, explicit, stride, subsample = conv_plan(node, _spatial(ctx, node))
     if explicit is not None:
-        x = zero_pad(x, explicit, f"{node.name}:pad")
+        x = zero_pad(x, explicit, layer_name(node.name, "pad"))
     common = dict(padding=padding, strides=stride, dilation_rate=a["dilation"], use_bias=a["bias"],
-                  name=node.name)
+                  name=layer_name(node.name))
     if conv_layer_kind(node, ctx.graph.node(node.inputs[0]).type.channels) == "depthwise":
         cin = ctx.graph.node(node.inputs[0]).type.channels
         cls = {1: keras.layers.DepthwiseConv1D, 2: keras.layers.DepthwiseConv2D}[nd]
@@ -202,7 +215,7 @@ def emit_conv(node, ctx):
         cls = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}[nd]
         y = cls(a["filters"], a["kernel"], groups=a["groups"], **common)(x)
     if subsample is not None:
-        y = L.Subsample(subsample, name=f"{node.name}:out")(y)
+        y = L.Subsample(subsample, name=layer_name(node.name, "out"))(y)
     return y
 
 
@@ -263,13 +276,13 @@ def emit_conv_transpose(node, ctx):
                3: keras.layers.Conv3DTranspose}[nd]
         layer = cls(a["filters"], a["kernel"], strides=a["stride"], padding="valid",
                     output_padding=keras_op, dilation_rate=a["dilation"], use_bias=a["bias"],
-                    name=node.name)
+                    name=layer_name(node.name))
     else:
         layer = L.GroupedConvTranspose(a["filters"], a["kernel"], a["stride"], a["dilation"], a["groups"],
-                                       use_bias=a["bias"], output_padding=keras_op, name=node.name)
+                                       use_bias=a["bias"], output_padding=keras_op, name=layer_name(node.name))
     y = layer(x)
     if any(b or e for b, e in crops):
-        y = crop(y, crops, f"{node.name}:out")
+        y = crop(y, crops, layer_name(node.name, "out"))
     return y
 
 
@@ -292,8 +305,8 @@ def emit_locally_connected(node, ctx):
     a = node.attrs
     x = ctx.input(node)
     if any(b or e for b, e in a["padding"]):
-        x = zero_pad(x, a["padding"], f"{node.name}:pad")
-    return L.LocallyConnected(a["filters"], a["kernel"], a["stride"], use_bias=a["bias"], name=node.name)(x)
+        x = zero_pad(x, a["padding"], layer_name(node.name, "pad"))
+    return L.LocallyConnected(a["filters"], a["kernel"], a["stride"], use_bias=a["bias"], name=layer_name(node.name))(x)
 
 
 @weights("locally_connected")
@@ -328,7 +341,7 @@ class LocallyConnectedWeights(WeightMap):
 # ================================================================ linear
 @TABLE.register("dense")
 def emit_dense(node, ctx):
-    return keras.layers.Dense(node.attrs["units"], use_bias=node.attrs["bias"], name=node.name)(
+    return keras.layers.Dense(node.attrs["units"], use_bias=node.attrs["bias"], name=layer_name(node.name))(
         ctx.input(node))
 
 
@@ -356,7 +369,7 @@ class DenseWeights(WeightMap):
 
 @TABLE.register("embedding")
 def emit_embedding(node, ctx):
-    return keras.layers.Embedding(node.attrs["vocab"], node.attrs["dim"], name=node.name)(ctx.input(node))
+    return keras.layers.Embedding(node.attrs["vocab"], node.attrs["dim"], name=layer_name(node.name))(ctx.input(node))
 
 
 @weights("embedding")
@@ -374,7 +387,7 @@ def emit_batchnorm(node, ctx):
     axis = ctx.held(node.inputs[0]).held_axis(1)
     # PyTorch's momentum weighs the new batch statistic; Keras' weighs the running value.
     return L.TorchBatchNorm(axis=axis, momentum=1.0 - node.attrs["momentum"], epsilon=node.attrs["eps"],
-                            name=node.name)(ctx.input(node))
+                            name=layer_name(node.name))(ctx.input(node))
 
 
 @weights("batchnorm")
@@ -399,8 +412,12 @@ def layernorm_axes(node, held):
 
 @TABLE.register("layernorm")
 def emit_layernorm(node, ctx):
-    axes, _ = layernorm_axes(node, ctx.held(node.inputs[0]))
-    return keras.layers.LayerNormalization(axis=axes, epsilon=node.attrs["eps"], name=node.name)(
+    held = ctx.held(node.inputs[0])
+    axes, _ = layernorm_axes(node, held)
+    if axes != list(range(held.rank - len(axes), held.rank)):
+        # Keras on PyTorch mishandles non-trailing axes; same weights, written with keras.ops.
+        return L.LayerNorm(axes, node.attrs["eps"], name=layer_name(node.name))(ctx.input(node))
+    return keras.layers.LayerNormalization(axis=axes, epsilon=node.attrs["eps"], name=layer_name(node.name))(
         ctx.input(node))
 
 
@@ -445,21 +462,21 @@ def emit_pool(node, ctx):
     pads = a["padding"]
     unpadded = all(b == 0 and e == 0 for b, e in pads)
     native = POOL[node.op][nd]
-    kw = dict(pool_size=a["kernel"], strides=a["stride"], name=node.name)
+    kw = dict(pool_size=a["kernel"], strides=a["stride"], name=layer_name(node.name))
     if not any(extra):
         if unpadded:
             return native(padding="valid", **kw)(x)
-        # TF's 'same' never lets padding win a max and leaves it out of an average's count.
-        if (node.op == "maxpool" or not a["count_include_pad"]) and same_padding(
-                pads, a["kernel"], a["stride"], (1,) * nd, sizes):
+        # TF's 'same' never lets padding win a max. (It also leaves padding out of an
+        # average's count, but Keras on PyTorch counts it: averages take PaddedAvgPool.)
+        if node.op == "maxpool" and same_padding(pads, a["kernel"], a["stride"], (1,) * nd, sizes):
             return native(padding="same", **kw)(x)
     if node.op == "maxpool":
         full = tuple((b, e + c) for (b, e), c in zip(pads, extra))
-        x = L.Pad(full, "constant", LOWEST, name=f"{node.name}:pad")(x)
+        x = L.Pad(full, "constant", LOWEST, name=layer_name(node.name, "pad"))(x)
         return native(padding="valid", **kw)(x)
     if a["count_include_pad"] and not any(extra):
-        return native(padding="valid", **kw)(zero_pad(x, pads, f"{node.name}:pad"))
-    return L.PaddedAvgPool(a["kernel"], a["stride"], pads, a["count_include_pad"], extra, name=node.name)(x)
+        return native(padding="valid", **kw)(zero_pad(x, pads, layer_name(node.name, "pad")))
+    return L.PaddedAvgPool(a["kernel"], a["stride"], pads, a["count_include_pad"], extra, name=layer_name(node.name))(x)
 
 
 GLOBAL_POOL = {"globalavgpool": {1: keras.layers.GlobalAveragePooling1D, 2: keras.layers.GlobalAveragePooling2D,
@@ -471,27 +488,27 @@ GLOBAL_POOL = {"globalavgpool": {1: keras.layers.GlobalAveragePooling1D, 2: kera
 @TABLE.register("globalavgpool", "globalmaxpool")
 def emit_global_pool(node, ctx):
     nd = node.type.rank - 2
-    return GLOBAL_POOL[node.op][nd](keepdims=True, name=node.name)(ctx.input(node))
+    return GLOBAL_POOL[node.op][nd](keepdims=True, name=layer_name(node.name))(ctx.input(node))
 
 
 # ================================================================ shape ops
 @TABLE.register("flatten")
 def emit_flatten(node, ctx):
     if ctx.held(node.name).kind == FLAT:
-        return keras.layers.Flatten(name=node.name)(ctx.input(node))
-    x = ctx.canonical(node.inputs[0], f"{node.name}:nchw")
-    return keras.layers.Flatten(name=node.name)(x)
+        return keras.layers.Flatten(name=layer_name(node.name))(ctx.input(node))
+    x = ctx.canonical(node.inputs[0], layer_name(node.name, "nchw"))
+    return keras.layers.Flatten(name=layer_name(node.name))(x)
 
 
 @TABLE.register("reshape")
 def emit_reshape(node, ctx):
-    x = ctx.canonical(node.inputs[0], f"{node.name}:nchw")
+    x = ctx.canonical(node.inputs[0], layer_name(node.name, "nchw"))
     held = ctx.held(node.name)
     shape = tuple(node.attrs["shape"])
     if held.to_held == tuple(range(held.rank)):
-        return keras.layers.Reshape(shape, name=node.name)(x)
-    y = keras.layers.Reshape(shape, name=f"{node.name}:reshape")(x)
-    return ctx.permute(y, held.to_held, f"{node.name}:out")
+        return keras.layers.Reshape(shape, name=layer_name(node.name))(x)
+    y = keras.layers.Reshape(shape, name=layer_name(node.name, "reshape"))(x)
+    return ctx.permute(y, held.to_held, layer_name(node.name, "out"))
 
 
 @TABLE.register("transpose")
@@ -503,21 +520,21 @@ def emit_transpose(node, ctx):
     q = tuple(src.to_held.index(perm[d]) for d in dst.to_held)
     x = ctx.input(node)
     if q == tuple(range(len(q))):
-        return keras.layers.Identity(name=node.name)(x)
-    return ctx.permute(x, q, node.name)
+        return keras.layers.Identity(name=layer_name(node.name))(x)
+    return ctx.permute(x, q, layer_name(node.name))
 
 
 @TABLE.register("pad")
 def emit_pad(node, ctx):
     a = node.attrs
     if a["mode"] == "constant" and a["value"] == 0.0:
-        return zero_pad(ctx.input(node), a["pads"], node.name)
-    return L.Pad(a["pads"], a["mode"], a["value"], name=node.name)(ctx.input(node))
+        return zero_pad(ctx.input(node), a["pads"], layer_name(node.name))
+    return L.Pad(a["pads"], a["mode"], a["value"], name=layer_name(node.name))(ctx.input(node))
 
 
 @TABLE.register("crop")
 def emit_crop(node, ctx):
-    return crop(ctx.input(node), node.attrs["crop"], node.name)
+    return crop(ctx.input(node), node.attrs["crop"], layer_name(node.name))
 
 
 @TABLE.register("upsample")
@@ -527,19 +544,19 @@ def emit_upsample(node, ctx):
     x = ctx.input(node)
     if a["mode"] == "bilinear":
         if a["align_corners"]:
-            return L.AlignedBilinear(scale, name=node.name)(x)
+            return L.AlignedBilinear(scale, name=layer_name(node.name))(x)
         # TF resizes with half-pixel centres, which is PyTorch's align_corners=False.
-        return keras.layers.UpSampling2D(scale, interpolation="bilinear", name=node.name)(x)
+        return keras.layers.UpSampling2D(scale, interpolation="bilinear", name=layer_name(node.name))(x)
     if len(scale) == 1:
-        return keras.layers.UpSampling1D(scale[0], name=node.name)(x)
+        return keras.layers.UpSampling1D(scale[0], name=layer_name(node.name))(x)
     if len(scale) == 2:
-        return keras.layers.UpSampling2D(scale, interpolation="nearest", name=node.name)(x)
-    return keras.layers.UpSampling3D(scale, name=node.name)(x)
+        return keras.layers.UpSampling2D(scale, interpolation="nearest", name=layer_name(node.name))(x)
+    return keras.layers.UpSampling3D(scale, name=layer_name(node.name))(x)
 
 
 @TABLE.register("zero_upsample")
 def emit_zero_upsample(node, ctx):
-    return L.ZeroUpsample(node.attrs["scale"], name=node.name)(ctx.input(node))
+    return L.ZeroUpsample(node.attrs["scale"], name=layer_name(node.name))(ctx.input(node))
 
 
 # ================================================================ recurrent
@@ -547,10 +564,10 @@ def emit_zero_upsample(node, ctx):
 def emit_lstm(node, ctx):
     a = node.attrs
     if a["peephole"]:
-        layer = keras.layers.RNN(L.PeepholeLSTMCell(a["units"], name=f"{node.name}:cell"),
-                                 return_sequences=a["return_sequences"], name=node.name)
+        layer = keras.layers.RNN(L.PeepholeLSTMCell(a["units"], name=layer_name(node.name, "cell")),
+                                 return_sequences=a["return_sequences"], name=layer_name(node.name))
     else:
-        layer = keras.layers.LSTM(a["units"], return_sequences=a["return_sequences"], name=node.name)
+        layer = keras.layers.LSTM(a["units"], return_sequences=a["return_sequences"], name=layer_name(node.name))
     return layer(ctx.input(node))
 
 
@@ -558,14 +575,14 @@ def emit_lstm(node, ctx):
 def emit_gru(node, ctx):
     a = node.attrs
     return keras.layers.GRU(a["units"], return_sequences=a["return_sequences"],
-                            reset_after=a["linear_before_reset"], name=node.name)(ctx.input(node))
+                            reset_after=a["linear_before_reset"], name=layer_name(node.name))(ctx.input(node))
 
 
 @TABLE.register("rnn")
 def emit_rnn(node, ctx):
     a = node.attrs
     return keras.layers.SimpleRNN(a["units"], activation=a["activation"],
-                                  return_sequences=a["return_sequences"], name=node.name)(ctx.input(node))
+                                  return_sequences=a["return_sequences"], name=layer_name(node.name))(ctx.input(node))
 
 
 def _gru_order(h):

@@ -335,6 +335,31 @@ class Gelu(keras.layers.Layer):
 
 
 @register
+class LayerNorm(keras.layers.Layer):
+    """Layer normalisation over any set of axes (a channels-first map normalised over
+    C, H but not W is held with non-trailing axes). Weights as Keras' LayerNormalization:
+    ``gamma``/``beta`` shaped like the normalised axes in increasing order."""
+
+    def __init__(self, axes, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.axes, self.epsilon = [int(a) for a in axes], float(epsilon)
+
+    def build(self, shape):
+        param = tuple(shape[a] for a in self.axes)
+        self.gamma = self.add_weight(name="gamma", shape=param, initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=param, initializer="zeros")
+
+    def call(self, x):
+        mean, var = ops.moments(x, axes=self.axes, keepdims=True)
+        shape = [x.shape[i] if i in self.axes else 1 for i in range(len(x.shape))]
+        scale = ops.reshape(self.gamma, shape) * ops.rsqrt(var + self.epsilon)
+        return (x - mean) * scale + ops.reshape(self.beta, shape)
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "epsilon": self.epsilon}
+
+
+@register
 class TorchBatchNorm(keras.layers.BatchNormalization):
     """BatchNormalization whose moving variance is updated with the *unbiased* batch
     variance, as PyTorch's running_var is (Keras uses the biased one); normalisation itself

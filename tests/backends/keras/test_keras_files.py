@@ -1,4 +1,5 @@
 """Writing Keras models: formats by extension, the CLI, options and errors, training mode."""
+import keras
 import numpy as np
 import pytest
 import torch
@@ -9,6 +10,9 @@ from netspec.backends import get_backend
 from netspec.cli import main
 from netspec.errors import NetspecError
 from netspec.testing import random_inputs, single_op_graph
+
+# Keras' TensorFlow and torch wrappers trip numpy 2's __array__(copy=) deprecation.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 B = get_backend("keras")
 
@@ -72,7 +76,7 @@ def test_batchnorm_training_step_matches_pytorch_statistics():
     p = {k: torch.from_numpy(v.copy()) for k, v in graph.node("out").params.items()}
     want = F.batch_norm(torch.from_numpy(x), p["running_mean"], p["running_var"], p["weight"], p["bias"],
                         True, 0.3, 1e-5)
-    np.testing.assert_allclose(np.transpose(np.asarray(y), (0, 3, 1, 2)), want.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.transpose(keras.ops.convert_to_numpy(y), (0, 3, 1, 2)), want.numpy(), rtol=1e-4, atol=1e-5)
     back = B.read_weights(model, graph)
     np.testing.assert_allclose(back["out.running_mean"], p["running_mean"].numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(back["out.running_var"], p["running_var"].numpy(), rtol=1e-5, atol=1e-6)

@@ -13,6 +13,9 @@ from netspec.testing import random_inputs
 
 from keras_reference import REF, _t
 
+# Keras' TensorFlow and torch wrappers trip numpy 2's __array__(copy=) deprecation.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 B = get_backend("keras")
 
 # Small but real: every layer of the spec is present, only input sizes and widths shrink.

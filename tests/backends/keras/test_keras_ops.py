@@ -14,6 +14,9 @@ from netspec.testing import random_inputs, single_op_graph
 
 from keras_reference import REF, reference
 
+# Keras' TensorFlow and torch wrappers trip numpy 2's __array__(copy=) deprecation.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 B = get_backend("keras")
 N = None
 SEQ = "plain"
