@@ -17,6 +17,7 @@ than again as a wrong shape or an unknown name further down.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -206,10 +207,11 @@ class SpecCompiler:
                 graph.meta["weights"] = os.path.join(os.path.dirname(self.file), weights)
                 graph.meta["weights_loc"] = data.where("weights")
         layers = data.get("layers")
-        if not isinstance(layers, LocList) or not layers:
-            self.error(f"'layers' must be a non-empty list of layers, received {layers!r}",
-                       data.where("layers") if "layers" in data else data.loc,
-                       None if "layers" in data else "add 'layers:' with one '- op' per line")
+        if "layers" not in data:
+            self.error("the spec has no 'layers'", data.loc, "add 'layers:' with one '- op' per line")
+        elif not isinstance(layers, LocList) or not layers:
+            self.error(f"'layers' must be a non-empty list of layers, received {_show(layers)}",
+                       data.where("layers"))
         elif graph.inputs:
             last = self.run_layers(layers, scope, [graph.inputs[0]])
             self.load_outputs(data, scope, last)
@@ -252,10 +254,12 @@ class SpecCompiler:
 
     def load_inputs(self, data, scope: Scope):
         inputs = data.get("inputs")
+        if "inputs" not in data:
+            self.error("the spec has no 'inputs'", data.loc, "e.g. inputs: {image: [3, 224, 224]}")
+            return
         if not isinstance(inputs, LocDict) or not inputs:
-            self.error(f"'inputs' must map input names to shapes, received {inputs!r}",
-                       data.where("inputs") if "inputs" in data else data.loc,
-                       "e.g. inputs: {image: [3, 224, 224]}")
+            self.error(f"'inputs' must map input names to shapes, received {_show(inputs)}",
+                       data.where("inputs"), "e.g. inputs: {image: [3, 224, 224]}")
             return
         for name, decl in inputs.items():
             key_loc = inputs.where_key(name)
@@ -360,9 +364,11 @@ class SpecCompiler:
                 continue
             if not os.path.isfile(path):
                 folder = os.path.dirname(path) or "."
-                near = [f for f in os.listdir(folder) if f.endswith((".yaml", ".yml"))] if os.path.isdir(folder) else []
+                near = {os.path.splitext(f)[0]: f for f in (os.listdir(folder) if os.path.isdir(folder) else [])
+                        if f.endswith((".yaml", ".yml"))}
+                close = difflib.get_close_matches(os.path.splitext(os.path.basename(include))[0], near, n=1)
                 self.error(f"included file '{include}' does not exist (looked for {path})", loc,
-                           did_you_mean(os.path.basename(include), near) or "paths are relative to the including file")
+                           f"did you mean '{near[close[0]]}'?" if close else "paths are relative to the including file")
                 continue
             self.loaded.add(real)
             try:
@@ -458,7 +464,7 @@ class SpecCompiler:
             return entry, _EMPTY, {}
         if not isinstance(entry, LocDict) or not entry:
             raise NetspecError(f"a layer must be an op or block name, or a one-key mapping like "
-                               f"'conv: {{filters: 8, kernel: 3}}', received {entry!r}", loc)
+                               f"'conv: {{filters: 8, kernel: 3}}', received {_show(entry)}", loc)
         kinds = [k for k in entry if k not in META_SET]
         if len(kinds) != 1:
             known = [k for k in kinds if k in OPS or k in self.blocks]
@@ -603,7 +609,10 @@ class SpecCompiler:
 
     def known(self, scope) -> str:
         names = [n for n, node in scope.names.items() if node != BROKEN]
-        return f"known here: {', '.join(names[-8:]) or 'nothing'}"
+        text = f"known here: {', '.join(names[-8:]) or 'nothing'}"
+        if scope.prefix:
+            text += "; a block sees only its inputs and its own layers"
+        return text
 
     def lookup(self, name: str, scope: Scope):
         """Graph node for a local name, ``instance.layer`` reaching into a block instance; None
@@ -644,10 +653,14 @@ class SpecCompiler:
                 _collect(errors, exc)
                 failed.add(key)
         attrs, problems = op.check_attrs(values)
+        # "needs attribute 'kernel'" adds nothing beside "unknown attribute 'kernal' (did you
+        # mean 'kernel'?)", nor beside a failed expression for it
+        covered = failed | {m for k in args if k not in op.attr_map
+                            for m in difflib.get_close_matches(k, op.attr_map, n=1, cutoff=0.6)}
         for key, message, hint in problems:
             if key is None:
-                if any(f"'{k}'" in message for k in failed):
-                    continue  # "needs attribute" for one whose expression already failed
+                if any(f"'{k}'" in message for k in covered):
+                    continue
                 errors.append(NetspecError(message, loc, hint))
             elif key not in op.attr_map:
                 errors.append(NetspecError(message, args.where_key(key), hint))
@@ -655,6 +668,8 @@ class SpecCompiler:
                 value = values[key]
                 if not hint and isinstance(value, float) and value.is_integer() and "int" in message:
                     hint = "'/' divides into a float; use '//' for whole numbers"
+                elif not hint and isinstance(value, str) and "${" in str(args[key]):
+                    hint = "'${...}' inside text builds a string; write the whole value as an expression, e.g. \"$width * 2\""
                 errors.append(NetspecError(message, args.where(key), hint))
         low, high = op.arity
         if not low <= len(inputs) <= (high if high is not None else len(inputs)):
@@ -724,6 +739,11 @@ class SpecCompiler:
                 raise NetspecError(f"block '{kind}' output '{block.output}' names no layer of the block",
                                    block.output_loc, did_you_mean(block.output, scope.names) or self.known(scope))
         return out
+
+
+def _show(value) -> str:
+    """A value as the user wrote it in YAML (null, not None)."""
+    return "null" if value is None else repr(value)
 
 
 def _collect(errors: list, exc: NetspecError) -> None:
