@@ -9,7 +9,7 @@ from ..graph.init import init_weights
 from ..graph.ir import Graph
 from ..graph.lint import lint
 from ..graph.passes import infer_shapes, receptive_fields
-from .compiler import SpecCompiler, tidy
+from .compiler import NAME, SpecCompiler, tidy
 from .loader import load_yaml_file, load_yaml_text
 from .zoo import resolve_spec, zoo_names
 
@@ -85,15 +85,23 @@ def load_spec_weights(graph: Graph) -> None:
 
 
 def parse_overrides(items) -> dict:
-    """``["classes=10", "kernel=3"]`` -> ``{"classes": 10, "kernel": 3}`` (values read as YAML scalars)."""
+    """``["classes=10", "style=keras", "sizes=[1, 2]"]`` -> ``{"classes": 10, "style": "keras",
+    "sizes": [1, 2]}``. Values are read as YAML (so ``10`` is a number and ``true`` a bool),
+    with the spec loader's rules: no tags, and only scalars or lists."""
     out = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise NetspecError(f"--set expects NAME=VALUE, received {item!r}")
+        key = key.strip()
+        if not sep or not NAME.fullmatch(key):
+            raise NetspecError(f"--set expects NAME=VALUE with NAME a parameter name, received {item!r}",
+                               hint="e.g. --set classes=10")
         try:
             value = load_yaml_text(raw, "--set") if raw.strip() else None
-        except NetspecError:
-            value = raw
-        out[key.strip()] = value
+        except NetspecError as exc:
+            raise NetspecError(f"--set {key}: cannot read {raw!r}: {exc.message}",
+                               hint="quote text that YAML would misread, e.g. --set name='\"a: b\"'") from None
+        if isinstance(value, dict):
+            raise NetspecError(f"--set {key}: expected a number, text, true/false or a list, received {raw!r}",
+                               hint="quote text that contains ': '")
+        out[key] = value
     return out

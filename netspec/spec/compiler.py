@@ -238,9 +238,9 @@ class SpecCompiler:
                 continue
             if name in self.overrides:
                 new = self.overrides[name]
-                if (not is_expression(raw) and not is_expression(new) and _kind(raw) in ("a number", "true or false")
-                        and _kind(new) != _kind(raw)):
-                    self.error(f"--set {name}={new!r}: expected {_kind(raw)}, like the default {raw!r}",
+                expected = _override_kind(raw)
+                if expected and not is_expression(new) and _override_kind(new, raw) != expected:
+                    self.error(f"--set {name}={new!r}: expected {expected}, like the default {raw!r}",
                                params.where(name))
                     out[name] = POISONED
                     continue
@@ -739,6 +739,20 @@ class SpecCompiler:
                 raise NetspecError(f"block '{kind}' output '{block.output}' names no layer of the block",
                                    block.output_loc, did_you_mean(block.output, scope.names) or self.known(scope))
         return out
+
+
+def _override_kind(value, default=None) -> str | None:
+    """What a ``--set`` value must be to replace ``value``: a typo'd number or flag is caught
+    at the parameter instead of deep inside a layer. Text and lists are not checked."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an int"
+    if isinstance(value, float):
+        return "a number"
+    if default is not None and isinstance(default, float) and isinstance(value, int):
+        return "a number"  # 1 for a default of 0.5 is fine
+    return None
 
 
 def _show(value) -> str:

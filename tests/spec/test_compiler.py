@@ -321,7 +321,7 @@ def test_overrides_and_typed_params(spec):
         """
     assert spec.graph(text, {"units": 5}).node("dense").type.shape == (None, 10)
     assert spec.errors(text, {"units": "many"})[0].endswith(
-        "--set units='many': expected a number, like the default 3")
+        "--set units='many': expected an int, like the default 3")
     assert "did you mean 'units'?" in spec.errors(text, {"unit": 2})[0]
 
 
