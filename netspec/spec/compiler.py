@@ -621,6 +621,8 @@ class SpecCompiler:
         if found is not None or "." not in name:
             return found
         parts = name.split(".")
+        if scope.names.get(parts[0]) == BROKEN:
+            return BROKEN  # the instance failed; its inner layers were never built
         for cut in range(len(parts) - 1, 0, -1):
             child = scope.children.get(".".join(parts[:cut]))
             if child is not None:

@@ -394,3 +394,50 @@ def test_skipped_layers_still_have_their_keys_checked(spec):
           - dense: {units: 2, activaton: relu, when: false}
         """)
     assert "unknown attribute 'activaton'" in errors[0]
+
+
+def test_failed_block_instance_silences_dotted_references(spec):
+    errors = spec.errors("""
+        inputs: {x: [4]}
+        blocks:
+          b: {params: {k: "$missing"}, layers: [{dense: {name: fc, units: $k}}]}
+        layers:
+          - b: {name: first}
+          - b: {name: rep, repeat: 2}
+          - relu: {from: [first.fc]}
+          - relu: {from: rep.1.fc}
+        """)
+    assert len(errors) == 1 and "unknown variable '$missing'" in errors[0]
+
+
+def test_node_limit_stops_at_once(spec, monkeypatch):
+    from netspec.spec import compiler
+    monkeypatch.setattr(compiler, "MAX_NODES", 1000)
+    errors = spec.errors("""
+        inputs: {x: [4]}
+        blocks:
+          wide: {layers: [{relu: {repeat: 10000}}]}
+        layers:
+          - wide: {repeat: 10000}
+        """)
+    assert len(errors) == 1 and "expands to more than 1,000 layers" in errors[0]
+
+
+def test_block_nesting_limit(spec):
+    from netspec.spec.compiler import MAX_BLOCK_DEPTH
+    depth = MAX_BLOCK_DEPTH + 3
+    blocks = "".join(f"  b{i}: {{layers: [b{i + 1}]}}\n" for i in range(depth)) + f"  b{depth}: {{layers: [relu]}}\n"
+    errors = spec.errors("inputs: {x: [4]}\nblocks:\n" + blocks + "layers: [b0]\n")
+    assert len(errors) == 1 and f"nested more than {MAX_BLOCK_DEPTH} deep" in errors[0]
+
+
+def test_names_are_deterministic(spec):
+    text = """
+        inputs: {x: [4]}
+        blocks: {u: {layers: [{dense: 4}, relu, {dense: 4}]}}
+        layers: [u, {u: {repeat: 2}}, relu, {dense: 2, name: head}]
+        """
+    first = [n.name for n in spec.graph(text).nodes()]
+    assert first == [n.name for n in spec.graph(text).nodes()]
+    assert first == ["x", "u.dense", "u.relu", "u.dense_1", "u_1.0.dense", "u_1.0.relu", "u_1.0.dense_1",
+                     "u_1.1.dense", "u_1.1.relu", "u_1.1.dense_1", "relu", "head"]
