@@ -174,6 +174,9 @@ class SpecCompiler:
         if not isinstance(data, LocDict):
             raise NetspecError(f"a spec must be a YAML mapping with at least 'inputs' and 'layers', "
                                f"received {_kind(data)}", getattr(data, "loc", None) or SourceLoc(self.file, 1, 1))
+        if "blocks" in data and "inputs" not in data and "layers" not in data and set(data) <= set(INCLUDED_KEYS):
+            raise NetspecError("this file is a block library (blocks only), not a network", data.loc,
+                               f"use it from a spec: include: [{os.path.basename(self.file)}]")
         for key in data:
             if key not in TOP_KEYS:
                 self.error(f"unknown top-level key '{key}'", data.where_key(key),
