@@ -3,6 +3,7 @@ back, save it. See :mod:`netspec.backends` for the interface every backend share
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import keras
@@ -153,7 +154,7 @@ class KerasBackend:
                 outputs.append(ctx.permute(ctx.tensors[name], held.to_canonical, layer_name(name, "nchw_out")))
             else:
                 outputs.append(ctx.tensors[name])
-        model = keras.Model(model_inputs, outputs, name=graph.name.replace("/", "_"))
+        model = keras.Model(model_inputs, outputs, name=re.sub(r"[^A-Za-z0-9_-]", "_", graph.name))
         self.load_weights(model, graph, layout)
         model.netspec_io = io_of(graph, layout, input_layout)
         model.netspec_transposes = ctx.transposes
@@ -189,17 +190,19 @@ class KerasBackend:
                 raise NetspecError("this Keras model carries no netspec layout information",
                                    hint="build it with netspec, or load it with BACKEND.load(path, graph)")
             io = io_of(graph, plan(graph), "nchw" if any(
-                layer.name.endswith(":nhwc") for layer in model.layers) else "nhwc")
+                layer.name.endswith(">nhwc") for layer in model.layers) else "nhwc")
         return io
 
-    def run(self, model, inputs, graph=None):
+    def run(self, model, inputs, graph=None, compiled=False):
+        """Eval-mode forward in canonical layout; ``compiled`` runs Keras' traced
+        ``predict_on_batch`` (graph mode: faster when called repeatedly) instead of eager."""
         io = self._io(model, graph)
         missing = [n for n in io.inputs if n not in inputs]
         if missing:
             raise NetspecError(f"missing model inputs: {', '.join(missing)}",
                                hint=f"the model takes {', '.join(io.inputs)}")
         feeds = [np.ascontiguousarray(np.transpose(inputs[n], p)) for n, p in zip(io.inputs, io.in_perms)]
-        result = model(feeds, training=False)
+        result = model.predict_on_batch(feeds) if compiled else model(feeds, training=False)
         if not isinstance(result, (list, tuple)):
             result = [result]
         return {n: np.transpose(keras.ops.convert_to_numpy(r), p)

@@ -28,16 +28,19 @@ TABLE = EmitterTable("keras")
 
 
 def layer_name(node: str, role: str | None = None) -> str:
-    """The Keras layer name of a node: '.' becomes '-'. TensorFlow Keras accepts dots, but
-    Keras on PyTorch does not (layers are torch submodules), and one .keras file should load
-    under every Keras backend. Node names never contain '-' or ':', so the mapping is
-    reversible (:func:`node_name`) and role suffixes (':pad', ':out') cannot collide."""
+    """The Keras layer name of a node: '.' becomes '-', and auxiliary layers append
+    '>role' (``layer1.0.conv1`` -> ``layer1-0-conv1``, its padding ``layer1-0-conv1>pad``).
+
+    TensorFlow Keras accepts dots but Keras on PyTorch does not (layers are torch
+    submodules), and one .keras file should load under every Keras backend; TensorFlow name
+    scopes allow only ``[A-Za-z0-9_.\\/>-]``. Node names never contain '-' or '>', so the
+    mapping is reversible (:func:`node_name`) and roles cannot collide with nodes."""
     name = node.replace(".", "-")
-    return f"{name}:{role}" if role else name
+    return f"{name}>{role}" if role else name
 
 
 def node_name(layer: str) -> str:
-    return layer.partition(":")[0].replace("-", ".")
+    return layer.partition(">")[0].replace("-", ".")
 WEIGHTS: dict[str, "WeightMap"] = {}
 
 LOWEST = float(np.finfo(np.float32).min)  # max pooling pads with this: padding never wins

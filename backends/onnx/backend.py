@@ -46,6 +46,7 @@ class OnnxModel:
     opset: int
     via: str | None = None
     source: Any = None
+    notes: list[str] = field(default_factory=list)  # exporter warnings worth knowing
     providers: list[str] = field(default_factory=default_providers)
     _session: Any = field(default=None, repr=False)
 
@@ -56,11 +57,14 @@ class OnnxModel:
         return self._session
 
 
-def make_session(proto: onnx.ModelProto, providers):
+def make_session(proto: onnx.ModelProto, providers, quiet: bool = False):
+    """``quiet`` also silences onnxruntime's own error log, for probes whose failure is
+    an expected answer (the raised exception still carries the message)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # warnings about unused initializers are not the user's concern
+    # warnings about unused initializers are not the user's concern
+    options.log_severity_level = 4 if quiet else 3
     return ort.InferenceSession(proto.SerializeToString(), options, providers=list(providers))
 
 
@@ -100,8 +104,8 @@ class OnnxBackend:
         if via is None:
             return OnnxModel(emit_graph(graph, opset), opset, providers=providers)
         from .export import export_via
-        proto, source = export_via(via, graph, opset)
-        return OnnxModel(proto, opset, via=via, source=source, providers=providers)
+        proto, source, notes = export_via(via, graph, opset)
+        return OnnxModel(proto, opset, via=via, source=source, notes=notes, providers=providers)
 
     # ------------------------------------------------------------ run
     @staticmethod

@@ -95,6 +95,8 @@ def test_keras_file_round_trip(name, tmp_path):
     before, after = B.run(model, inputs), B.run(loaded, inputs)
     for key in before:
         np.testing.assert_array_equal(before[key], after[key])
+    for key, value in B.run(loaded, inputs, compiled=True).items():
+        np.testing.assert_allclose(value, before[key], rtol=1e-5, atol=1e-5 * np.abs(value).max())
 
 
 @pytest.mark.parametrize("name", ["lenet5", "lstm", "gru", "tcn", "unet"])

@@ -1,0 +1,79 @@
+"""Every zoo model builds in torch at a small size, trains one step, and counts its parameters
+as the graph does; resnet18 goes through torch.export and torch.compile."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import netspec
+from netspec.backends.torch import BACKEND
+from netspec.errors import NetspecError
+from netspec.spec import zoo_names
+
+# Smaller than the papers' sizes, to keep CPU time low; the first that a spec accepts wins.
+SMALL = ({"size": 64, "classes": 10}, {"size": 96, "classes": 10}, {"classes": 10}, {})
+HEAVY = {"densenet121", "googlenet", "resnet34", "vgg16"}
+
+
+def small_graph(name):
+    for overrides in SMALL:
+        try:
+            return netspec.load(name, overrides=overrides)
+        except NetspecError as exc:
+            error = exc
+    raise error
+
+
+def small_inputs(graph, batch=2):
+    """Seeded inputs; open sizes are 64 for feature maps (five 2x poolings fit), 12 for sequences."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for name in graph.inputs:
+        t = graph.node(name).type
+        fill = 64 if t.layout == "channels_first" else 12
+        shape = (batch, *[fill if d is None else d for d in t.shape[1:]])
+        if t.dtype.startswith("int"):
+            vocab = min(graph.node(c).attrs.get("vocab", 2) for c in graph.consumers(name))
+            out[name] = torch.from_numpy(rng.integers(0, vocab, shape).astype(t.dtype))
+        else:
+            out[name] = torch.from_numpy(rng.standard_normal(shape).astype(t.dtype))
+    return [out[n] for n in graph.inputs]
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+                                  for n in zoo_names()])
+def test_zoo_model_trains_one_step(name):
+    graph = small_graph(name)
+    model = BACKEND.build(graph).train()
+    assert sum(p.numel() for p in model.parameters()) == graph.param_count
+    out = model(*small_inputs(graph))
+    outs = out if isinstance(out, tuple) else (out,)
+    for o, output in zip(outs, graph.outputs):
+        expected = graph.node(output).type.shape[1:]
+        assert all(e is None or e == g for e, g in zip(expected, o.shape[1:])), (output, o.shape)
+    sum(o.float().square().mean() for o in outs).backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    graph = netspec.load("resnet18", overrides={"size": 64, "classes": 10})
+    return graph, BACKEND.build(graph)
+
+
+def test_resnet18_torch_export(resnet18, tmp_path):
+    graph, model = resnet18
+    path = str(tmp_path / "resnet18.pt2")
+    BACKEND.save(model, graph, path)
+    x = torch.randn(3, 3, 64, 64)
+    torch.testing.assert_close(torch.export.load(path).module()(x), model(x))
+
+
+@pytest.mark.slow
+def test_resnet18_torch_compile(resnet18):
+    graph, model = resnet18
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(model)(x), model(x), atol=1e-4, rtol=1e-4)
