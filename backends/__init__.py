@@ -16,7 +16,11 @@ Backends are imported lazily (TensorFlow alone takes seconds to import), through
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
+import tempfile
 
 from ..errors import NetspecError, did_you_mean
 
@@ -44,7 +48,8 @@ def get_backend(name: str):
         raise NetspecError(f"unknown backend '{name}'", hint=did_you_mean(name, BACKEND_MODULES)
                            or f"backends: {', '.join(BACKEND_MODULES)}")
     try:
-        module = importlib.import_module(BACKEND_MODULES[name])
+        with native_stderr_held():
+            module = importlib.import_module(BACKEND_MODULES[name])
     except ModuleNotFoundError as exc:
         if exc.name == BACKEND_MODULES[name]:
             raise NetspecError(f"the {name} backend is not part of this installation") from None
@@ -53,3 +58,34 @@ def get_backend(name: str):
     if backend is None:
         raise NetspecError(f"the {name} backend is not finished in this version")
     return backend
+
+
+@contextlib.contextmanager
+def native_stderr_held():
+    """Hold back what C++ libraries print to file descriptor 2 while a backend imports.
+
+    TensorFlow 2.21 logs several lines from C++ at import (oneDNN notices, "could not find
+    cuda drivers") before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot
+    silence them. They are replayed if the import fails, or when NETSPEC_VERBOSE is set.
+    """
+    if os.environ.get("NETSPEC_VERBOSE"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (some embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

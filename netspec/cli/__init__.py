@@ -19,6 +19,7 @@ COMMANDS = {
     "ops": ".ops",
     "zoo": ".zoo",
     "build": ".build",
+    "check": ".check",
     "demo": ".demo",
 }
 
