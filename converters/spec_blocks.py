@@ -1,0 +1,670 @@
+"""Finding the blocks of a graph: instance boundaries from the names, block types from structure.
+
+Why the names draw the boundaries. The spec language names a node inside a block instance
+``<instance>.<layer>`` and a repeated copy ``<name>.<index>``, and a layer name itself may
+not contain a dot. So a graph node ``layer2.1.conv1`` can only be produced by a repeat
+``layer2`` whose second copy is a block instance with a layer ``conv1``, and a graph whose
+names hold no dots can only be written flat: any block would rename its nodes. The dotted
+names therefore fix *where* instances are (a tree of scopes, :func:`name_tree`), and a
+name that no spec could produce (``a.0`` without ``a.1``, ``a`` beside ``a.b``, a dash)
+is reported before anything is written.
+
+Why structure decides the sharing. Which instances are *the same block* is decided by a
+canonical signature of each instance's body, never by its name: the sequence of its entries
+with their ops (or, for nested instances, the block type found for them), local layer
+names and wiring expressed in local terms (``from: [bn2, input]``), with attribute values
+left out. Instances with equal signatures share a block; attribute values that differ
+between them become block parameters (``filters: $filters``), values equal in all of them
+stay literal, and a parameter whose values are a multiple of another's is written as an
+expression (``"$filters * 4"``). GoogLeNet's nine inception modules thus become one block
+whatever they are called, and its conv-batchnorm-relu triples another, used both at the top
+level and inside the inception block.
+
+Variants. The copies of one repeat must use one block, but a ResNet stage's first block has
+a projection shortcut the others lack. When one variant is another with some layers left
+out, and leaving them out (the compiler makes a skipped layer an identity that stands for
+its input) rewires the rest exactly as in the smaller variant, the two merge into one block
+whose extra layers carry ``when: $with_<layer>``. Otherwise the spec cannot be written and
+the caller is told so.
+
+Per-copy values of a repeat are written as an expression of ``$index``: a constant, an
+arithmetic or geometric progression (``"2 ** $index"``), "the first differs"
+(``"2 if $index == 0 else 1"``), or a list indexed by ``$index``.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from netspec.errors import NetspecError, SourceLoc
+from netspec.graph.ir import INPUT
+from netspec.ops import OPS, REQUIRED
+from netspec.spec.compiler import NAME
+
+from .spec_attrs import spec_attrs
+
+WILD = object()  # no value: the instance skips this layer, any value would do
+
+
+class PerCopy(tuple):
+    """The values one attribute takes in the copies of a repeat, when they differ."""
+
+
+# ------------------------------------------------------------------ the name tree
+@dataclass(eq=False)
+class Item:
+    """One entry of a scope: an op node, a block instance (``body``) or a repeat (``copies``)."""
+
+    local: str
+    node: str | None = None
+    body: "Body | None" = None
+    copies: list | None = None
+    nodes: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # graph nodes it reads from outside itself
+    output: str = ""
+    from_: tuple | None = None  # references in its scope; None: chains from the previous entry
+    type: int | None = None  # instance: block type id
+    height: int = 0  # instance: 1 + the deepest instance inside it
+    param_values: dict = field(default_factory=dict)  # instance: block param -> value
+
+    @property
+    def kind(self) -> str:
+        return "op" if self.node is not None else "instance" if self.body is not None else "repeat"
+
+
+@dataclass(eq=False)
+class Body:
+    """A scope: the top level or one instance's body."""
+
+    items: list
+    inputs: list = field(default_factory=list)  # graph nodes feeding it, in order of first use
+    input_names: list = field(default_factory=list)
+    refs: dict = field(default_factory=dict)  # graph node -> how this scope refers to it
+
+
+def _unwritable(name: str, why: str) -> NetspecError:
+    return NetspecError(f"node name '{name}' cannot be produced by a spec: {why}", SourceLoc(node=name),
+                        "layer names are letters, digits and '_'; dots come only from block instances "
+                        "(<instance>.<layer>) and repeats (<name>.0, <name>.1, ...); rename the node")
+
+
+def _group(entries) -> list[Item]:
+    """``entries``: (full node name, remaining name segments) in graph order."""
+    groups: dict[str, list] = {}
+    for full, parts in entries:
+        groups.setdefault(parts[0], []).append((full, parts[1:]))
+    return [_item(key, members) for key, members in groups.items()]
+
+
+def _item(key: str, members) -> Item:
+    first = members[0][0]
+    if not NAME.fullmatch(key):
+        raise _unwritable(first, f"'{key}' is not a layer name")
+    if len(members) == 1 and not members[0][1]:
+        return Item(key, node=first)
+    if any(not rest for _, rest in members):
+        plain = next(full for full, rest in members if not rest)
+        raise _unwritable(plain, f"'{plain}' is both a layer and the prefix of other layers")
+    heads: dict[str, list] = {}
+    for full, rest in members:
+        heads.setdefault(rest[0], []).append((full, rest[1:]))
+    digits = [h for h in heads if h.isdigit()]
+    if not digits:
+        return Item(key, body=Body(_group([(full, rest) for full, rest in members])))
+    count = len(heads)
+    if len(digits) != count or sorted(heads) != sorted(str(i) for i in range(count)) or count < 2:
+        raise _unwritable(first, f"the copies of a repeat are numbered 0, 1, ... (at least two), "
+                                 f"found {', '.join(sorted(heads))} under '{key}'")
+    copies = []
+    for index in range(count):
+        group = heads[str(index)]
+        if len(group) == 1 and not group[0][1]:
+            copies.append(Item(str(index), node=group[0][0]))
+        elif any(not rest for _, rest in group):
+            raise _unwritable(group[0][0], "a repeat copy is both a layer and a block instance")
+        else:
+            copies.append(Item(str(index), body=Body(_group(group))))
+    if len({c.kind for c in copies}) > 1:
+        raise _unwritable(first, f"the copies of '{key}' mix single layers and block instances")
+    return Item(key, copies=copies)
+
+
+def node_order(graph) -> list[str]:
+    """The graph's insertion order when it is topological (a compiled spec's order, which
+    keeps inception branches in the order they were written), else a topological order."""
+    names = list(graph.nx.nodes)
+    seen = set()
+    for name in names:
+        if any(i not in seen for i in graph.node(name).inputs):
+            return list(graph.order())
+        seen.add(name)
+    return names
+
+
+def name_tree(graph) -> Body:
+    layers = [n for n in node_order(graph) if graph.node(n).op != INPUT]
+    for name in graph.inputs:
+        if not NAME.fullmatch(name):
+            raise NetspecError(f"input name '{name}' is not a spec name", SourceLoc(node=name),
+                               "input names are letters, digits and '_', not starting with a digit")
+    top = Body(_group([(n, n.split(".")) for n in layers]))
+    top.inputs = list(graph.inputs)
+    top.input_names = list(graph.inputs)
+    for item in top.items:
+        _finish(item, graph)
+    _link(top, graph)
+    return top
+
+
+def _finish(item: Item, graph) -> None:
+    """Fill nodes, inputs and output, bottom-up; check that repeat copies form a chain."""
+    if item.kind == "op":
+        item.nodes, item.inputs, item.output = [item.node], list(graph.node(item.node).inputs), item.node
+        return
+    if item.kind == "instance":
+        body = item.body
+        for child in body.items:
+            _finish(child, graph)
+        item.nodes = [n for child in body.items for n in child.nodes]
+        inside = set(item.nodes)
+        ext: list = []
+        for name in item.nodes:
+            for src in graph.node(name).inputs:
+                if src not in inside and src not in ext:
+                    ext.append(src)
+        body.inputs = ext
+        locals_ = {child.local for child in body.items}
+        body.input_names = []
+        for index in range(len(ext)):
+            base = "input" if index == 0 else f"input_{index}"
+            while base in locals_:
+                base += "_"
+            body.input_names.append(base)
+        item.inputs, item.output = ext, body.items[-1].output
+        item.height = 1 + max((_height(c) for c in body.items), default=0)
+        return
+    for copy in item.copies:
+        _finish(copy, graph)
+    for previous, copy in zip(item.copies, item.copies[1:]):
+        if copy.inputs != [previous.output]:
+            raise _unwritable(copy.nodes[0], f"copy {copy.local} of '{item.local}' does not read "
+                                             f"only from copy {previous.local}, so it is no repeat")
+    item.nodes = [n for c in item.copies for n in c.nodes]
+    item.inputs, item.output = item.copies[0].inputs, item.copies[-1].output
+
+
+def _height(item: Item) -> int:
+    if item.kind == "instance":
+        return item.height
+    if item.kind == "repeat":
+        return max(_height(c) for c in item.copies)
+    return 0
+
+
+def _link(body: Body, graph) -> None:
+    """Write each entry's inputs as references of its scope (``from:``), and record how the
+    scope refers to every node it can reach: ``layer1`` for an instance's result,
+    ``layer1.0.conv1`` inside it. Only the last copy of a repeated layer has a name."""
+    refs = dict(zip(body.inputs, body.input_names))
+    current = body.inputs[0] if body.inputs else None
+    for item in body.items:
+        if item.inputs == [current]:
+            item.from_ = None
+        else:
+            missing = [n for n in item.inputs if n not in refs]
+            if missing:
+                raise _unwritable(item.nodes[0], f"it reads '{missing[0]}', which a spec cannot name "
+                                                 "from here (an inner copy of a repeated layer?)")
+            item.from_ = tuple(refs[n] for n in item.inputs)
+        if item.kind == "instance":
+            _link(item.body, graph)
+            for name, ref in item.body.refs.items():
+                if name not in item.body.inputs:
+                    refs.setdefault(name, f"{item.local}.{ref}")
+        elif item.kind == "repeat":
+            for copy in item.copies:
+                if copy.kind == "instance":
+                    _link(copy.body, graph)
+                    for name, ref in copy.body.refs.items():
+                        if name not in copy.body.inputs:
+                            refs.setdefault(name, f"{item.local}.{copy.local}.{ref}")
+        refs[item.output] = item.local
+        current = item.output
+    body.refs = refs
+
+
+def instances(body: Body) -> list[Item]:
+    """Every block instance in the tree, outermost first."""
+    out = []
+    for item in body.items:
+        group = [item] if item.kind == "instance" else (item.copies if item.kind == "repeat" else [])
+        for inst in group:
+            if inst.kind == "instance":
+                out.append(inst)
+                out.extend(instances(inst.body))
+    return out
+
+
+def repeats(body: Body) -> list[Item]:
+    out = []
+    for item in body.items:
+        if item.kind == "repeat":
+            out.append(item)
+            for copy in item.copies:
+                if copy.kind == "instance":
+                    out.extend(repeats(copy.body))
+        elif item.kind == "instance":
+            out.extend(repeats(item.body))
+    return out
+
+
+# ------------------------------------------------------------------ block types
+@dataclass(eq=False)
+class BlockType:
+    id: int
+    variants: dict  # signature -> a representative instance
+    name: str = ""
+    params: dict = field(default_factory=dict)  # name -> default (REQUIRED when none)
+    layers: list = field(default_factory=list)  # spec entries
+    inputs: list = field(default_factory=list)
+    height: int = 0
+
+
+class Typing:
+    """Block types by structural signature, with union-find for merged variants."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.types: list[BlockType] = []
+        self.by_sig: dict = {}
+        self.parent: dict[int, int] = {}
+
+    def find(self, tid: int) -> int:
+        while self.parent[tid] != tid:
+            self.parent[tid] = self.parent[self.parent[tid]]
+            tid = self.parent[tid]
+        return tid
+
+    def kind_key(self, item: Item):
+        if item.kind == "op":
+            return ("op", self.graph.node(item.node).op)
+        if item.kind == "instance":
+            return ("block", self.find(item.type))
+        kinds = sorted({self.kind_key(c) for c in item.copies}, key=repr)
+        return kinds[0] if len(kinds) == 1 else ("mixed", tuple(kinds))
+
+    def signature(self, body: Body):
+        return (len(body.inputs), tuple((self.kind_key(i), i.local, i.from_,
+                                         len(i.copies) if i.kind == "repeat" else None)
+                                        for i in body.items))
+
+    def assign(self, inst: Item) -> None:
+        sig = self.signature(inst.body)
+        if sig not in self.by_sig:
+            tid = len(self.types)
+            self.types.append(BlockType(tid, {sig: inst}))
+            self.parent[tid] = tid
+            self.by_sig[sig] = tid
+        inst.type = self.by_sig[sig]
+
+    def merge(self, tids) -> bool:
+        roots = sorted({self.find(t) for t in tids})
+        if len(roots) < 2:
+            return True
+        variants = {sig: inst for r in roots for sig, inst in self.types[r].variants.items()}
+        widest = max(variants, key=lambda s: len(s[1]))
+        if any(s[0] != widest[0] or present_mask(widest, s) is None for s in variants):
+            return False
+        root = roots[0]
+        for r in roots[1:]:
+            self.parent[r] = root
+        self.types[root].variants = variants
+        return True
+
+
+def _stand_in(entries, skipped):
+    """The inputs each kept entry reads when ``skipped`` entries are identities (each stands
+    for its first input), and the scope's final result; None when a reference reaches into a
+    skipped instance."""
+    stand: dict = {}
+    current = "\0input0"
+    reads = {}
+    for index, (_, local, from_, _) in enumerate(entries):
+        if from_ is None:
+            ins = [current]
+        else:
+            ins = []
+            for ref in from_:
+                head = ref.split(".")[0]
+                if "." in ref and head in stand:
+                    return None
+                ins.append(stand.get(ref, ref))
+        if index in skipped:
+            stand[local] = ins[0]
+            current = ins[0]
+        else:
+            reads[local] = ins
+            current = local
+    return reads, current
+
+
+def present_mask(wide, narrow):
+    """Which entries of signature ``wide`` the variant ``narrow`` keeps, or None when
+    ``narrow`` is not ``wide`` with some entries skipped."""
+    wide_entries, narrow_entries = wide[1], narrow[1]
+    keep, j = [], 0
+    for entry in wide_entries:
+        if j < len(narrow_entries) and narrow_entries[j][:2] == entry[:2] and narrow_entries[j][3] == entry[3]:
+            keep.append(True)
+            j += 1
+        else:
+            keep.append(False)
+    if j != len(narrow_entries):
+        return None
+    skipped = {i for i, k in enumerate(keep) if not k}
+    with_skips = _stand_in(wide_entries, skipped)
+    plain = _stand_in(narrow_entries, set())
+    if with_skips is None or plain is None or with_skips != plain:
+        return None
+    return keep
+
+
+# ------------------------------------------------------------------ values and expressions
+def literal(value) -> str:
+    """A value as expression text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return repr(value)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def index_expr(values) -> str:
+    """An expression of ``$index`` that gives ``values[index]`` for each copy."""
+    values = list(values)
+    if len(values) > 2 and all(_is_int(v) for v in values):
+        step = values[1] - values[0]
+        if all(b - a == step for a, b in zip(values, values[1:])):
+            scaled = "$index" if abs(step) == 1 else f"{abs(step)} * $index"
+            if values[0] == 0:
+                return scaled if step > 0 else f"-{scaled}"
+            return f"{values[0]} {'+' if step > 0 else '-'} {scaled}"
+        if values[0] and values[1] % values[0] == 0:
+            ratio = values[1] // values[0]
+            if ratio > 1 and all(v == values[0] * ratio ** i for i, v in enumerate(values)):
+                power = f"{ratio} ** $index"
+                return power if values[0] == 1 else f"{values[0]} * {power}"
+    rest = values[1:]
+    if all(v == rest[0] for v in rest):
+        if values[0] is True and rest[0] is False:
+            return "$index == 0"
+        if values[0] is False and rest[0] is True:
+            return "$index > 0"
+        return f"{literal(values[0])} if $index == 0 else {literal(rest[0])}"
+    return f"{literal(values)}[$index]"
+
+
+def _collapse(values):
+    return values[0] if all(v == values[0] for v in values) else PerCopy(values)
+
+
+def _written(value):
+    """A constant slot value as written in an entry."""
+    return index_expr(value) if isinstance(value, PerCopy) else value
+
+
+# ------------------------------------------------------------------ emission
+class Emitter:
+    """Turns the typed tree into spec entries: block definitions and the top-level layers."""
+
+    def __init__(self, graph, typing: Typing):
+        self.graph = graph
+        self.typing = typing
+        self._attrs: dict = {}
+
+    def attrs(self, node: str):
+        if node not in self._attrs:
+            self._attrs[node] = spec_attrs(self.graph, self.graph.node(node))
+        return self._attrs[node]
+
+    def block_of(self, item: Item) -> BlockType:
+        return self.typing.types[self.typing.find(item.type)]
+
+    def kind_name(self, item: Item) -> str:
+        if item.kind == "op":
+            return self.graph.node(item.node).op
+        if item.kind == "instance":
+            return self.block_of(item).name
+        return self.kind_name(item.copies[0])
+
+    # ---------------------------------------------------------- slot values of one entry
+    def op_values(self, node: str, keys) -> dict:
+        spec = self.attrs(node)
+        return {k: spec.minimal[k] if k in spec.minimal else spec.explicit[k] for k in keys}
+
+    def slots(self, items: list) -> list[tuple[str, list]]:
+        """(key, value per instance) for one entry position across instances (None: the
+        instance skips it). Keys an entry needs in none of the instances are left out."""
+        present = [i for i in items if i is not None]
+        sample = present[0]
+        kind = sample.kind if sample.kind != "repeat" else "repeat_" + sample.copies[0].kind
+        if kind in ("op", "repeat_op"):
+            op = OPS[self.graph.node(sample.node if kind == "op" else sample.copies[0].node).op]
+            nodes_of = (lambda i: [i.node]) if kind == "op" else (lambda i: [c.node for c in i.copies])
+            used = {k for i in present for n in nodes_of(i) for k in self.attrs(n).minimal}
+            keys = [a.name for a in op.attrs if a.name in used]
+            out = []
+            for key in keys:
+                values = []
+                for i in items:
+                    if i is None:
+                        values.append(WILD)
+                        continue
+                    per = [self.op_values(n, [key])[key] for n in nodes_of(i)]
+                    values.append(per[0] if kind == "op" else _collapse(per))
+                out.append((key, values))
+            return out
+        block = self.block_of(sample if kind == "instance" else sample.copies[0])
+        out = []
+        for key, default in block.params.items():
+            values = []
+            for i in items:
+                if i is None:
+                    values.append(WILD)
+                elif kind == "instance":
+                    values.append(i.param_values[key])
+                else:
+                    values.append(_collapse([c.param_values[key] for c in i.copies]))
+            if all(v is WILD or v == default for v in values):
+                continue
+            out.append((key, values))
+        return out
+
+    # ---------------------------------------------------------- one body for many instances
+    def emit_body(self, bodies: list[Body], masks: list, rep: Body, inputs_names: list[str]):
+        """Entries of ``rep`` (the widest variant) written for all ``bodies``; returns
+        (entries, params {name: default}, per-body param values)."""
+        params: dict = {}
+        vectors: dict = {}
+        self.origins = {}
+        count = len(bodies)
+        aligned = []
+        for body, mask in zip(bodies, masks):
+            by_local = {i.local: i for i in body.items}
+            aligned.append([by_local.get(e.local) if keep else None for e, keep in zip(rep.items, mask)])
+        flags: dict = {}
+        entries = []
+        names = set(inputs_names) | ({"input"} if inputs_names else set())
+        counters: Counter = Counter()
+        for position, item in enumerate(rep.items):
+            column = [row[position] for row in aligned]
+            args = {}
+            for key, values in self.slots(column):
+                args[key] = self.value_of(key, item.local, values, params, vectors, count,
+                                          len(item.copies) if item.kind == "repeat" else None)
+            meta = {}
+            presence = tuple(row[position] is not None for row in aligned)
+            when = None
+            if not all(presence):
+                if presence not in flags:
+                    flag = _fresh(f"with_{item.local}", params)
+                    flags[presence] = flag
+                    vectors[flag] = list(presence)
+                    votes = Counter(presence)
+                    params[flag] = votes[True] > votes[False]
+                when = f"${flags[presence]}"
+            kind = self.kind_name(item)
+            auto = _auto_name(kind, names, counters, commit=False)
+            if when is not None or auto != item.local:
+                meta["name"] = item.local
+            else:
+                _auto_name(kind, names, counters, commit=True)
+            names.add(item.local)
+            if item.from_ is not None:
+                meta["from"] = list(item.from_) if len(item.from_) > 1 else item.from_[0]
+            if item.kind == "repeat":
+                meta["repeat"] = len(item.copies)
+            if when is not None:
+                meta["when"] = when
+            entry = {"kind": kind, "args": args, "meta": meta}
+            if item.kind == "op" and args and next(iter(args)) == OPS[kind].attrs[0].name:
+                entry["scalar"] = True
+            entries.append(entry)
+        self.rename_shared(params, vectors, entries)
+        per_body = []
+        for index in range(count):
+            values = {}
+            for name, default in params.items():
+                value = vectors[name][index]
+                if value is WILD:
+                    value = default if default is not REQUIRED else next(
+                        v for v in vectors[name] if v is not WILD)
+                values[name] = value
+            per_body.append(values)
+        return entries, params, per_body
+
+    def rename_shared(self, params, vectors, entries) -> None:
+        """``filters`` beside ``branch2_filters`` reads as if the first were special: when
+        several parameters come from one attribute, all are named after their layers."""
+        keys = Counter(key for key, _ in self.origins.values())
+        renames = {}
+        for name, (key, local) in self.origins.items():
+            if name == key and keys[key] > 1:
+                renames[name] = _fresh(f"{local}_{key}", set(params) | set(renames.values()))
+        if not renames:
+            return
+        pattern = re.compile(r"\$(" + "|".join(map(re.escape, renames)) + r")\b")
+
+        def swap(value):
+            return pattern.sub(lambda m: "$" + renames[m.group(1)], value) if isinstance(value, str) else value
+
+        for entry in entries:
+            entry["args"] = {k: swap(v) for k, v in entry["args"].items()}
+            if "when" in entry["meta"]:
+                entry["meta"]["when"] = swap(entry["meta"]["when"])
+        for target in (params, vectors):
+            renamed = {renames.get(k, k): v for k, v in target.items()}
+            target.clear()
+            target.update(renamed)
+
+    def value_of(self, key, local, values, params, vectors, count, repeat):
+        defined = [v for v in values if v is not WILD]
+        if all(v == defined[0] for v in defined):
+            return _written(defined[0])
+        if any(isinstance(v, PerCopy) for v in defined):
+            values = [v if v is WILD else list(v) if isinstance(v, PerCopy) else [v] * repeat
+                      for v in values]
+            name = self.param_for(key, local, values, params, vectors)
+            return f"${name}[$index]"
+        for name, vector in vectors.items():
+            if _compatible(vector, values):
+                _fill(vector, values)
+                return f"${name}"
+        for name, vector in vectors.items():
+            factor = _factor(vector, values)
+            if factor:
+                return f"${name} * {factor}"
+        return "$" + self.param_for(key, local, values, params, vectors)
+
+    def param_for(self, key, local, values, params, vectors):
+        name = _fresh(key if key not in params else f"{local}_{key}", params)
+        self.origins[name] = (key, local)
+        vectors[name] = list(values)
+        defined = [v for v in values if v is not WILD]
+        common, votes = Counter(map(_hashable, defined)).most_common(1)[0]
+        default = next(v for v in defined if _hashable(v) == common)
+        params[name] = default if votes * 2 > len(values) else REQUIRED
+        return name
+
+
+def _hashable(v):
+    return tuple(map(_hashable, v)) if isinstance(v, list) else v
+
+
+def _compatible(vector, values) -> bool:
+    return all(a is WILD or b is WILD or (a == b and type(a) is type(b)) for a, b in zip(vector, values))
+
+
+def _fill(vector, values) -> None:
+    for i, v in enumerate(values):
+        if vector[i] is WILD:
+            vector[i] = v
+
+
+def _factor(vector, values):
+    """k when ``values == vector * k`` (ints, k > 1), where both are defined."""
+    pairs = [(a, b) for a, b in zip(vector, values) if b is not WILD]
+    if not pairs or any(a is WILD or not _is_int(a) or not _is_int(b) or a <= 0 for a, b in pairs):
+        return None
+    a, b = pairs[0]
+    if b % a or b // a < 2:
+        return None
+    k = b // a
+    return k if all(y == x * k for x, y in pairs) else None
+
+
+def _fresh(base: str, taken) -> str:
+    name, n = base, 1
+    while name in taken:
+        name = f"{base}_{n}"
+        n += 1
+    return name
+
+
+def _auto_name(kind: str, names: set, counters: Counter, commit: bool) -> str:
+    """The name the compiler gives an unnamed layer of ``kind`` here (Scope.auto_name)."""
+    n = counters[kind]
+    name = kind if n == 0 else f"{kind}_{n}"
+    while name in names:
+        n += 1
+        name = f"{kind}_{n}"
+    if commit:
+        counters[kind] = n + 1
+    return name
+
+
+def block_name(typing: Typing, block: BlockType, sites: list[str], taken: set) -> str:
+    """A readable, unused block name: what its instances' names have in common
+    (inception3a, inception4b -> inception), else the ops it starts with."""
+    prefix = sites[0]
+    for site in sites[1:]:
+        while not site.startswith(prefix):
+            prefix = prefix[:-1]
+    prefix = prefix.rstrip("0123456789_")
+    if len(prefix) < 2 or not NAME.fullmatch(prefix) or prefix in OPS:
+        rep = next(iter(block.variants.values()))
+        kinds = []
+        for item in rep.body.items[:3]:
+            key = typing.kind_key(item)
+            kinds.append(key[1] if key[0] == "op" else typing.types[key[1]].name if key[0] == "block" else "mixed")
+        prefix = "_".join(kinds) or "block"
+    if prefix in OPS:
+        prefix += "_block"
+    return _fresh(prefix, taken | set(OPS))

@@ -1,0 +1,239 @@
+"""Graph -> readable YAML spec (decompiling): ``netspec build model.yaml`` gives the graph back.
+
+``spec_text(graph)`` writes the spec as text; ``write_spec(graph, path)`` writes it to a file
+and, with ``weights=True``, the graph's parameters beside it in ``<stem>.safetensors``,
+which the spec names in its top-level ``weights:`` key.
+
+What makes the text readable, and where each part lives:
+
+* attributes: the shortest spelling that the op registry resolves back to the node's
+  resolved attributes, defaults left out (:mod:`converters.spec_attrs`);
+* blocks: instances found from the dotted names, shared blocks from structural
+  signatures, varying values as block parameters, repeats with ``$index`` expressions
+  (:mod:`converters.spec_blocks`, whose docstring says why names bound the instances);
+* wiring: ``from:`` only where an entry does not read exactly the previous entry's
+  result; ``name:`` only where the compiler's automatic name (``conv``, ``conv_1``, ...)
+  would differ from the node's;
+* layout: one line per layer, as the zoo specs are written (:mod:`converters.spec_yaml`).
+
+Every text is checked before it is returned: it is compiled again and compared with the
+graph (node names, ops, resolved attributes, inputs, output types, graph inputs and
+outputs). A spec that would not rebuild the graph exactly is never written; the error says
+where the two differ.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from netspec.errors import NetspecError, SourceLoc
+from netspec.graph.ir import INPUT, Graph
+from netspec.ops import REQUIRED
+from netspec.ops.types import CHANNELS_FIRST, PLAIN
+
+from .spec_blocks import Emitter, Typing, block_name, instances, name_tree, present_mask, repeats
+from .spec_yaml import spec_yaml
+
+__all__ = ["spec_text", "write_spec", "spec_data", "graph_differences"]
+
+
+# ------------------------------------------------------------------ the spec as data
+def _input_decl(graph: Graph, name: str):
+    """``[3, 224, 224]`` when dtype and layout are the defaults, else the long form."""
+    t = graph.node(name).type
+    shape = list(t.shape[1:])
+    default_layout = CHANNELS_FIRST if len(shape) >= 2 and not t.dtype.startswith("int") else PLAIN
+    if t.dtype == "float32" and t.layout == default_layout:
+        return shape
+    decl = {"shape": shape}
+    if t.dtype != "float32":
+        decl["dtype"] = t.dtype
+    if t.layout != default_layout:
+        decl["layout"] = t.layout
+    return decl
+
+
+def _find_blocks(graph: Graph):
+    """The name tree with every instance typed and every block finished, innermost first."""
+    top = name_tree(graph)
+    typing = Typing(graph)
+    found = instances(top)
+    loops = repeats(top)
+    site = {copy: loop.local for loop in loops for copy in loop.copies}
+    for height in sorted({inst.height for inst in found}):
+        for inst in found:
+            if inst.height == height:
+                typing.assign(inst)
+        for loop in loops:
+            copies = loop.copies
+            if copies[0].kind == "instance" and max(c.height for c in copies) == height:
+                if not typing.merge([c.type for c in copies]):
+                    raise NetspecError(
+                        f"the copies of repeat '{loop.local}' are block instances of different "
+                        "structure, and no layers can be left out of one to give the other",
+                        SourceLoc(node=copies[0].nodes[0]),
+                        "a spec's repeat stacks copies of one block; rename the nodes so that they "
+                        "are no repeat (no .0, .1 suffixes)")
+    emitter = Emitter(graph, typing)
+    order: list[int] = []
+    for inst in sorted(found, key=lambda i: i.height):
+        root = typing.find(inst.type)
+        if root not in order:
+            order.append(root)
+    taken: set = set()
+    blocks = []
+    for root in order:
+        block = typing.types[root]
+        members = [i for i in found if typing.find(i.type) == root]
+        signatures = [typing.signature(m.body) for m in members]
+        widest = max(range(len(members)), key=lambda k: len(signatures[k][1]))
+        masks = [present_mask(signatures[widest], sig) for sig in signatures]
+        if any(mask is None for mask in masks):
+            bad = members[masks.index(None)]
+            raise NetspecError("block instances merged as variants do not align after merging their "
+                               "inner blocks", SourceLoc(node=bad.nodes[0]))
+        block.name = block_name(typing, block, [site.get(m, m.local) for m in members], taken)
+        taken.add(block.name)
+        rep = members[widest].body
+        block.layers, block.params, values = emitter.emit_body([m.body for m in members], masks, rep,
+                                                               rep.input_names)
+        block.inputs = rep.input_names
+        for member, member_values in zip(members, values):
+            member.param_values = member_values
+        blocks.append(block)
+    top_entries, _, _ = emitter.emit_body([top], [[True] * len(top.items)], top, top.input_names)
+    return top, blocks, top_entries
+
+
+def spec_data(graph: Graph, weights_file: str | None = None) -> dict:
+    """The spec as plain data (what :func:`converters.spec_yaml.spec_yaml` writes)."""
+    if not graph.inputs:
+        raise NetspecError("the graph has no inputs", SourceLoc(node=graph.name), "a spec needs 'inputs'")
+    if not any(n.op != INPUT for n in graph.nodes()):
+        raise NetspecError("the graph has no layers", SourceLoc(node=graph.name), "a spec needs 'layers'")
+    top, blocks, entries = _find_blocks(graph)
+    spec: dict = {"name": graph.name or "model"}
+    if graph.doc:
+        spec["doc"] = graph.doc
+    spec["inputs"] = {name: _input_decl(graph, name) for name in graph.inputs}
+    last = top.items[-1].output
+    if list(graph.outputs) != [last]:
+        missing = [o for o in graph.outputs if o not in top.refs]
+        if missing or not graph.outputs:
+            raise NetspecError(f"graph output '{missing[0] if missing else '(none)'}' cannot be named in a spec",
+                               SourceLoc(node=missing[0] if missing else graph.name),
+                               "outputs must be layers a spec can name (not an inner copy of a repeated layer)")
+        names = [top.refs[o] for o in graph.outputs]
+        spec["outputs"] = names[0] if len(names) == 1 else names
+    if weights_file is not None:
+        spec["weights"] = weights_file
+    spec["blocks"] = {
+        b.name: {"params": {p: "required" if d is REQUIRED else d for p, d in b.params.items()},
+                 "inputs": b.inputs if b.inputs != ["input"] else None,
+                 "layers": b.layers}
+        for b in blocks}
+    spec["layers"] = entries
+    return spec
+
+
+# ------------------------------------------------------------------ checking
+def graph_differences(expected: Graph, actual: Graph, weights: bool = False, limit: int = 10) -> list[str]:
+    """How ``actual`` differs from ``expected``: one line per difference (at most ``limit``);
+    empty when they are the same graph. ``weights`` also compares parameters bit for bit."""
+    out = []
+    for what in ("name", "doc", "inputs", "outputs"):
+        a, b = getattr(expected, what), getattr(actual, what)
+        if list(a) != list(b) if isinstance(a, list) else a != b:
+            out.append(f"graph {what}: expected {a!r}, got {b!r}")
+    names_a, names_b = set(expected.nx.nodes), set(actual.nx.nodes)
+    for name in sorted(names_a - names_b)[:limit]:
+        out.append(f"node '{name}' is missing")
+    for name in sorted(names_b - names_a)[:limit]:
+        out.append(f"node '{name}' is not in the original")
+    for node in expected.nodes():
+        if node.name not in names_b:
+            continue
+        other = actual.node(node.name)
+        for what in ("op", "attrs", "inputs", "type"):
+            a, b = getattr(node, what), getattr(other, what)
+            if a != b:
+                out.append(f"node '{node.name}' {what}: expected {a!r}, got {b!r}")
+        if weights:
+            if set(node.params) != set(other.params):
+                out.append(f"node '{node.name}' params: expected {sorted(node.params)}, got {sorted(other.params)}")
+            for key, value in node.params.items():
+                if key in other.params and (value.dtype != other.params[key].dtype
+                                            or value.shape != other.params[key].shape
+                                            or value.tobytes() != other.params[key].tobytes()):
+                    out.append(f"node '{node.name}' param '{key}' differs")
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def _checked(graph: Graph, text: str, file: str) -> str:
+    from netspec.spec import compile_spec
+    from netspec.spec.loader import load_yaml_text
+
+    try:
+        rebuilt = compile_spec(load_yaml_text(text, file), file)
+    except NetspecError as exc:
+        raise NetspecError(f"the written spec does not compile: {exc}", SourceLoc(node=graph.name),
+                           "this is a bug in the spec writer; please report it with the graph") from None
+    problems = graph_differences(graph, rebuilt, limit=3)
+    if problems:
+        raise NetspecError("the written spec would not rebuild the graph: " + "; ".join(problems),
+                           SourceLoc(node=graph.name),
+                           "this is a bug in the spec writer; please report it with the graph")
+    return text
+
+
+def spec_text(graph: Graph, weights_file: str | None = None) -> str:
+    """The graph as YAML spec text, checked to compile back to the same graph."""
+    text = spec_yaml(spec_data(graph, weights_file))
+    return _checked(graph, text, "<spec>")
+
+
+# ------------------------------------------------------------------ files
+def _stem(path: str) -> str:
+    base = os.path.basename(path)
+    for ext in (".yaml", ".yml"):
+        if base.endswith(ext):
+            return base[: -len(ext)]
+    return base
+
+
+def write_spec(graph: Graph, path: str, weights: bool = True, force: bool = False) -> None:
+    """Write ``path`` (a .yaml spec) and, with ``weights``, ``<stem>.safetensors`` beside it.
+
+    Both files are written atomically (temporary file, then rename); the graph's own source
+    spec and weights file are never overwritten; an existing output only with ``force``.
+    """
+    from netspec.cli.common import write_atomic
+
+    folder = os.path.dirname(os.path.abspath(path))
+    weights_name = f"{_stem(path)}.safetensors" if weights else None
+    text = spec_text(graph, weights_name)
+    sources = (graph.meta.get("source"), graph.meta.get("weights"))
+    if weights:
+        arrays = {key: np.ascontiguousarray(value) for key, value in graph.weights().items()}
+        expected = {f"{n.name}.{s.name}" for n in graph.nodes() for s in n.param_specs}
+        missing = sorted(expected - set(arrays))
+        if missing:
+            raise NetspecError(f"the graph has no weights for {missing[0]}" +
+                               (f" and {len(missing) - 1} more" if len(missing) > 1 else ""),
+                               SourceLoc(node=missing[0].rsplit(".", 1)[0]),
+                               "initialise them (netspec.graph.init.init_weights) or pass weights=False")
+
+        def save(tmp):
+            from safetensors.numpy import save_file
+            save_file(arrays, tmp)
+
+        write_atomic(os.path.join(folder, weights_name), save, force=force, inputs=sources)
+
+    def save_text(tmp):
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    write_atomic(path, save_text, force=force, inputs=sources)
