@@ -1,0 +1,19 @@
+"""The ONNX importer: ``import_onnx(path_or_model) -> Graph``.
+
+Importers are a table keyed by (ONNX op type, since-version) (:mod:`.registry`); one
+module per op family registers into it. Constant subgraphs are folded (:mod:`.fold`),
+shape subgraphs evaluated symbolically and axis moves kept as views (:mod:`.values`), so
+an exported model imports as clean as a hand-written spec.
+"""
+from .importer import MIN_OPSET, import_onnx
+from .registry import TABLE, ImporterTable
+
+from . import import_basic, import_conv, import_linear, import_recurrent, import_shape  # noqa: E402,F401  (registration)
+
+
+def supported_ops() -> dict[str, list[int]]:
+    """ONNX op type -> the since-versions netspec has importers for."""
+    return {op: TABLE.versions(op) for op in TABLE.op_types()}
+
+
+__all__ = ["import_onnx", "TABLE", "ImporterTable", "MIN_OPSET", "supported_ops"]

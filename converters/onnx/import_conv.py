@@ -1,0 +1,161 @@
+"""Importers for convolutions and pooling (windowed ops), global pooling and the mean/max
+reductions over all spatial axes that exporters write for global pooling.
+
+ONNX ``pads`` lists every begin, then every end; netspec holds one (begin, end) pair per
+spatial axis. ``auto_pad`` SAME_UPPER is netspec's (TensorFlow's) ``same``; SAME_LOWER puts
+the odd pixel at the start and needs static sizes to be spelt out as explicit pads.
+"""
+from __future__ import annotations
+
+import math
+
+from netspec.ops.types import CHANNELS_FIRST
+
+from .registry import TABLE
+from .values import View
+
+
+def pad_pairs(pads, nd):
+    pads = list(pads or [0] * (2 * nd))
+    return tuple((pads[i], pads[i + nd]) for i in range(nd))
+
+
+def window_padding(ctx, a, x, kernel, strides, dilations):
+    """netspec padding from ONNX ``auto_pad``/``pads``."""
+    nd = len(kernel)
+    mode = a.get("auto_pad", "NOTSET")
+    if mode in ("NOTSET", ""):
+        return pad_pairs(a.get("pads"), nd)
+    if mode == "VALID":
+        return ((0, 0),) * nd
+    if mode == "SAME_UPPER":
+        return "same"
+    spatial = ctx.ir_type(x).shape[2:]
+    if any(s is None for s in spatial):
+        raise ctx.error("has auto_pad SAME_LOWER on a dynamic size",
+                        "netspec's 'same' padding puts the odd pixel at the end (SAME_UPPER)")
+    pairs = []
+    for n, k, s, d in zip(spatial, kernel, strides, dilations):
+        total = max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        pairs.append((total - total // 2, total // 2))
+    return tuple(pairs)
+
+
+def _ones(values, nd):
+    return tuple(values) if values else (1,) * nd
+
+
+@TABLE.register("Conv", 1)
+def import_conv(ctx, node):
+    """Conv -> conv. A stride-1 1d conv padded only at the start by exactly its reach is
+    causal: it imports as ``temporal_conv``, as a TCN spec would write it."""
+    from .import_local import match_locally_connected
+
+    if match_locally_connected(ctx, node):
+        return
+    a = ctx.attrs()
+    w = ctx.weight(1, "W")
+    b = ctx.weight(2, "B", required=False)
+    x = ctx.tensor(0, CHANNELS_FIRST)
+    nd = w.ndim - 2
+    kernel = tuple(a.get("kernel_shape") or w.shape[2:])
+    strides, dilations = _ones(a.get("strides"), nd), _ones(a.get("dilations"), nd)
+    padding = window_padding(ctx, a, x, kernel, strides, dilations)
+    group = a["group"]
+    params = {"weight": w, "bias": b}
+    reach = dilations[0] * (kernel[0] - 1)
+    if (nd == 1 and group == 1 and strides == (1,) and reach > 0
+            and padding == ((reach, 0),)):
+        ctx.produce("temporal_conv", {"filters": w.shape[0], "kernel": kernel[0], "dilation": dilations[0],
+                                      "bias": b is not None}, [x], params)
+        return
+    ctx.produce("conv", {"filters": w.shape[0], "kernel": kernel, "stride": strides, "padding": padding,
+                         "dilation": dilations, "groups": group, "bias": b is not None}, [x], params)
+
+
+@TABLE.register("ConvTranspose", 1)
+def import_conv_transpose(ctx, node):
+    a = ctx.attrs()
+    w = ctx.weight(1, "W")
+    b = ctx.weight(2, "B", required=False)
+    x = ctx.tensor(0, CHANNELS_FIRST)
+    nd = w.ndim - 2
+    if a.get("output_shape"):
+        raise ctx.error("sets output_shape; netspec's conv_transpose takes pads and output_padding",
+                        "re-export with explicit pads")
+    if a.get("auto_pad", "NOTSET") not in ("NOTSET", "", "VALID"):
+        raise ctx.error(f"uses auto_pad {a['auto_pad']}", "re-export with explicit pads")
+    kernel = tuple(a.get("kernel_shape") or w.shape[2:])
+    group = a["group"]
+    ctx.produce("conv_transpose", {
+        "filters": w.shape[1] * group, "kernel": kernel, "stride": _ones(a.get("strides"), nd),
+        "padding": pad_pairs(a.get("pads"), nd), "dilation": _ones(a.get("dilations"), nd),
+        "output_padding": tuple(a.get("output_padding") or (0,) * nd), "groups": group,
+        "bias": b is not None}, [x], {"weight": w, "bias": b})
+
+
+def _pool(op):
+    def importer(ctx, node):
+        a = ctx.attrs()
+        if len(node.output) > 1 and ctx.is_used(node.output[1]):
+            raise ctx.error("its Indices output is used; netspec's maxpool returns values only")
+        x = ctx.tensor(0, CHANNELS_FIRST)
+        kernel = tuple(a["kernel_shape"])
+        nd = len(kernel)
+        strides = _ones(a.get("strides"), nd)
+        if any(d != 1 for d in a.get("dilations") or ()):
+            raise ctx.error(f"has dilations {a['dilations']}; netspec's pools are not dilated")
+        attrs = {"kernel": kernel, "stride": strides, "ceil_mode": bool(a.get("ceil_mode", 0)),
+                 "padding": window_padding(ctx, a, x, kernel, strides, (1,) * nd)}
+        if op == "avgpool":
+            attrs["count_include_pad"] = bool(a.get("count_include_pad", 0))
+        ctx.produce(op, attrs, [x])
+    importer.__doc__ = f"ONNX pooling -> netspec {op} (ONNX's stride defaults to 1, netspec's to the kernel)."
+    return importer
+
+
+TABLE.register("MaxPool", 1)(_pool("maxpool"))
+TABLE.register("AveragePool", 1)(_pool("avgpool"))
+TABLE.register("GlobalAveragePool", 1)(lambda ctx, node: ctx.produce("globalavgpool", {}, [ctx.tensor(0, CHANNELS_FIRST)]))
+TABLE.register("GlobalMaxPool", 1)(lambda ctx, node: ctx.produce("globalmaxpool", {}, [ctx.tensor(0, CHANNELS_FIRST)]))
+
+
+def reduce_axes(ctx, node, since18: bool):
+    """Reduction axes: an attribute up to opset 17, an optional input from 18 on."""
+    a = ctx.attrs()
+    if since18:
+        axes = ctx.ints(1, "axes", required=False)
+    else:
+        axes = a.get("axes")
+    return axes, bool(a.get("keepdims", 1)), bool(a.get("noop_with_empty_axes", 0))
+
+
+def _global_reduce(pool_op, since18):
+    def importer(ctx, node):
+        """A mean (max) over every spatial axis of a feature map is global pooling, which
+        is how torch.onnx writes ``x.mean((2, 3), keepdim=True)`` and adaptive pools."""
+        view = ctx.view(0)
+        rank = len(view.axes)
+        axes, keepdims, noop = reduce_axes(ctx, node, since18)
+        if axes is None or not axes:
+            if noop:
+                ctx.set_output(0, view)
+                return
+            axes = list(range(rank))
+        axes = sorted(a % rank for a in axes)
+        if rank < 3 or axes != list(range(2, rank)):
+            raise ctx.error(f"reduces axes {axes} of a rank-{rank} tensor; netspec imports "
+                            "reductions over all spatial axes of a feature map (global pooling)")
+        x = ctx.materialise(view, CHANNELS_FIRST)
+        if keepdims:
+            ctx.produce(pool_op, {}, [x])
+            return
+        pooled = ctx.emit(pool_op, {}, [x], suffix="_pool")
+        ctx.produce("flatten", {}, [pooled])
+    return importer
+
+
+TABLE.register("ReduceMean", 1)(_global_reduce("globalavgpool", False))
+TABLE.register("ReduceMean", 18)(_global_reduce("globalavgpool", True))
+TABLE.register("ReduceMax", 1)(_global_reduce("globalmaxpool", False))
+TABLE.register("ReduceMax", 18)(_global_reduce("globalmaxpool", True))
