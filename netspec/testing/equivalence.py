@@ -239,45 +239,42 @@ def check(graph, backends=DEFAULT_BACKENDS, inputs: dict | None = None, inputs_l
                 if found is not None:
                     report.divergences.append(found)
     if grad or train_step:
-        _compare_training(graph, backends, input_sets[0][1], seed, tolerance, grad, train_step,
+        _compare_training(graph, runners, input_sets[0][1], seed, tolerance, grad, train_step,
                           options, sgd, report, clock)
     return report
 
 
-def _compare_training(graph, backends, feed, seed, tolerance, grad, train_step, options, sgd, report, clock):
-    trainable = [b for b in backends if b in ("torch", "keras")]
+def _compare_training(graph, runners, feed, seed, tolerance, grad, train_step, options, sgd, report, clock):
+    """Gradients of the inference function, on the very models whose outputs were compared;
+    the training step on fresh builds of a dropout-free copy (a step changes the weights)."""
+    trainable = [b for b in runners if b in ("torch", "keras")]
     if len(trainable) < 2:
         report.notes.append("gradients and training steps are compared between torch and keras; "
                             f"only {', '.join(trainable) or 'neither'} was selected")
         return
     ref, other = trainable[:2]
     tol = tolerance.scaled(GRADIENT_FACTOR)
-    train_graph = without_dropout(graph)
-    if any(n.op == "dropout" for n in graph.layers()):
-        report.notes.append("dropout is off (rate 0) for gradients and the training step: two "
-                            "frameworks cannot draw the same random masks")
-    report.notes += _ill_conditioned_batchnorms(graph, len(next(iter(feed.values()))))
-    probe = None
+    probe = probes(graph, runners[ref].run(feed), seed)
     if grad:
         grads = {}
         for b in (ref, other):
-            runner = Runner(b, train_graph, options.get(b, {}), clock)
-            if probe is None:
-                probe = probes(graph, runner.run(feed), seed)
             with clock(f"gradients {b}"):
-                grads[b] = trainer(b).gradients(runner.model, train_graph, feed, probe)
+                grads[b] = trainer(b).gradients(runners[b].model, graph, feed, probe)
         with clock("compare"):
             for key in sorted(grads[ref]):
                 diff = (compare(grads[ref][key], grads[other][key], tol) if key in grads[other]
                         else Diff(float("inf"), float("inf"), 0, tol, False, f"{other} has no gradient"))
                 report.rows.append(Row("gradient", "seeded", key, ref, other, diff))
     if train_step:
+        train_graph = without_dropout(graph)
+        if any(n.op == "dropout" for n in graph.layers()):
+            report.notes.append("dropout is off (rate 0) for the training step: two frameworks "
+                                "cannot draw the same random masks")
+        report.notes += _ill_conditioned_batchnorms(graph, len(next(iter(feed.values()))))
         skip = not_comparable_after_step(graph)
         after = {}
         for b in (ref, other):
             runner = Runner(b, train_graph, options.get(b, {}), clock)
-            if probe is None:
-                probe = probes(graph, runner.run(feed), seed)
             with clock(f"train step {b}"):
                 after[b] = trainer(b).train_step(runner.model, train_graph, feed, probe, sgd)
         with clock("compare"):
