@@ -35,6 +35,8 @@ def spellings(value) -> list:
                 if len(set(ends)) == 1:
                     out.append(ends[0])
                 out.append(ends)
+            else:  # symmetric axes as one int, the others as [begin, end]
+                out.append([b if b == e else [b, e] for b, e in value])
         elif len(set(value)) == 1 and not isinstance(value[0], tuple):
             out.append(value[0])
     out.append(_plain(value))

@@ -1,0 +1,294 @@
+"""The spec writer: graph -> YAML -> graph gives the same graph, weights and outputs, and the
+YAML reads like a hand-written spec (blocks found, defaults left out, from: only where needed).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+import netspec
+from netspec.backends import get_backend
+from netspec.converters.spec_blocks import index_expr
+from netspec.converters.spec_writer import graph_differences, spec_text, write_spec
+from netspec.errors import NetspecError
+from netspec.graph.init import init_weights
+from netspec.graph.ir import Graph
+from netspec.graph.passes import infer_shapes
+from netspec.ops import OPS
+from netspec.ops.types import CHANNELS_FIRST, PLAIN, TensorType
+from netspec.spec import load_spec, zoo_names
+from netspec.testing import random_inputs
+
+# Small inputs and widths, so that weights stay small where a model has width parameters
+# (alexnet, vgg16, googlenet and the resnets have fixed widths; their sizes are cut).
+SMALL = {
+    "alexnet": {"size": 64, "classes": 10},
+    "vgg16": {"size": 32, "classes": 10},
+    "googlenet": {"size": 64, "classes": 10},
+    "resnet18": {"size": 32, "classes": 10},
+    "resnet34": {"size": 32, "classes": 10},
+    "resnet50": {"size": 32, "classes": 10},
+    "densenet121": {"size": 32, "classes": 10, "growth": 8, "init": 16},
+    "unet": {"size": 32, "filters": 4},
+    "fcn": {"height": 64, "width": 64, "filters": 4, "fc": 16},
+    "deepface": {"size": 80, "features": 32, "classes": 10},
+    "encoder_decoder": {"size": 32, "filters": 4},
+    "mlp": {"units": 32, "features": 64},
+    "lstm": {"units": 16, "features": 8},
+    "gru": {"units": 16, "vocab": 50, "dim": 8},
+    "tcn": {"filters": 8, "channels": 2},
+    "lenet5": {},
+}
+# Blocks the writer finds (each a block definition in the written spec).
+BLOCKS = {"resnet18": 1, "resnet34": 1, "resnet50": 1, "googlenet": 2, "densenet121": 2}
+
+
+def torch_outputs(graph):
+    backend = get_backend("torch")
+    return backend.run(netspec.build(graph, backend="torch"), random_inputs(graph, batch=1))
+
+
+def layer_entries(text: str) -> int:
+    data = yaml.safe_load(text)
+    return len(data["layers"]) + sum(len(b["layers"]) for b in (data.get("blocks") or {}).values())
+
+
+def compile_text(text: str) -> Graph:
+    return load_spec("<written>", seed=None, text=text)
+
+
+# ------------------------------------------------------------------ every zoo model
+def test_every_zoo_model_has_small_settings():
+    assert set(zoo_names()) <= set(SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(zoo_names()))
+def test_zoo_round_trip_gives_the_same_graph_weights_and_outputs(name, tmp_path):
+    graph = netspec.load(name, seed=0, **SMALL.get(name, {}))
+    path = tmp_path / f"{name}_copy.yaml"
+    write_spec(graph, str(path))
+    text = path.read_text()
+    assert yaml.safe_load(text)["weights"] == f"{name}_copy.safetensors"
+    assert (tmp_path / f"{name}_copy.safetensors").is_file()
+    rebuilt = netspec.load(str(path), seed=0)
+    assert graph_differences(graph, rebuilt, weights=True) == []
+    expected, actual = torch_outputs(graph), torch_outputs(rebuilt)
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        assert np.array_equal(expected[key], actual[key]), key
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKS))
+def test_repeated_structures_become_blocks(name):
+    graph = netspec.load(name, seed=None, **SMALL[name])
+    text = spec_text(graph)
+    blocks = yaml.safe_load(text)["blocks"]
+    assert len(blocks) == BLOCKS[name], list(blocks)
+    assert layer_entries(text) * 3 < len(graph), "much shorter than one line per layer"
+
+
+def test_resnet_stages_are_repeats_with_index_expressions():
+    text = spec_text(netspec.load("resnet18", seed=None))
+    data = yaml.safe_load(text)
+    (block_name, block), = data["blocks"].items()
+    stage2 = next(e for e in data["layers"] if block_name in e and e[block_name].get("name") == "layer2")
+    assert stage2[block_name]["repeat"] == 2
+    assert stage2[block_name]["stride"] == "2 if $index == 0 else 1"
+    whens = [next(iter(e.values())).get("when") for e in block["layers"] if isinstance(e, dict)]
+    assert sum(w is not None for w in whens) == 2  # the projection shortcut: conv and batchnorm
+
+
+def test_googlenet_nests_its_conv_block_inside_the_inception_block():
+    data = yaml.safe_load(spec_text(netspec.load("googlenet", seed=None)))
+    inner, outer = data["blocks"]
+    assert outer == "inception"
+    kinds = [next(k for k in e if k not in ("name", "from")) for e in data["blocks"][outer]["layers"]]
+    assert kinds.count(inner) == 6
+
+
+def test_a_parameter_that_is_a_multiple_of_another_is_an_expression():
+    data = yaml.safe_load(spec_text(netspec.load("resnet50", seed=None)))
+    (block,) = data["blocks"].values()
+    conv3 = next(e["conv"] for e in block["layers"] if "conv" in e and e["conv"].get("name") == "conv3")
+    assert conv3["filters"] == "$filters * 4"
+
+
+# ------------------------------------------------------------------ hand-built graphs
+def build(inputs, layers, outputs=None, name="hand"):
+    """A graph from (name, op, attrs, inputs) tuples, checked and shape-inferred."""
+    graph = Graph(name)
+    for input_name, shape, dtype, layout in inputs:
+        graph.add_input(input_name, TensorType((None, *shape), dtype, layout))
+    for node_name, op, attrs, ins in layers:
+        checked, problems = OPS[op].check_attrs(attrs)
+        assert not problems, problems
+        graph.add_node(node_name, op, checked, ins)
+    graph.outputs = outputs or [layers[-1][0]]
+    infer_shapes(graph)
+    return init_weights(graph, 0)
+
+
+def image(name="x", shape=(3, 16, 16)):
+    return (name, shape, "float32", CHANNELS_FIRST)
+
+
+def test_a_graph_without_repetition_gives_a_flat_spec(tmp_path):
+    graph = build([image()], [
+        ("stem", "conv", {"filters": 8, "kernel": 3, "padding": 1}, ["x"]),
+        ("act", "relu", {}, ["stem"]),
+        ("pool", "maxpool", {"kernel": 2}, ["act"]),
+        ("flatten", "flatten", {}, ["pool"]),
+        ("head", "dense", {"units": 4}, ["flatten"]),
+    ])
+    text = spec_text(graph)
+    data = yaml.safe_load(text)
+    assert "blocks" not in data and "outputs" not in data
+    assert data["layers"] == [
+        {"conv": {"name": "stem", "filters": 8, "kernel": 3, "padding": 1}},
+        {"relu": {"name": "act"}},
+        {"maxpool": {"name": "pool", "kernel": 2}},
+        "flatten",                                   # the compiler's own name: left out
+        {"dense": {"name": "head", "units": 4}},
+    ]
+    assert graph_differences(graph, compile_text(text)) == []
+
+
+def test_from_is_written_only_where_the_graph_is_not_a_chain():
+    graph = build([image()], [
+        ("a", "conv", {"filters": 3, "kernel": 3, "padding": 1}, ["x"]),
+        ("b", "relu", {}, ["a"]),
+        ("c", "conv", {"filters": 3, "kernel": 1}, ["b"]),
+        ("sum", "add", {}, ["c", "x"]),
+        ("side", "conv", {"filters": 2, "kernel": 1}, ["b"]),
+        ("join", "concat", {}, ["sum", "side"]),
+    ])
+    data = yaml.safe_load(spec_text(graph))
+    froms = {next(iter(e.values()))["name"]: next(iter(e.values())).get("from") for e in data["layers"]}
+    assert froms == {"a": None, "b": None, "c": None, "sum": ["c", "x"], "side": "b",
+                     "join": ["sum", "side"]}
+
+
+def test_inputs_outputs_dynamic_sizes_dtypes_and_layouts_round_trip(tmp_path):
+    graph = build([image("img", (3, None, None)), ("ids", (None,), "int64", PLAIN),
+                   ("seq", (None, 6), "float32", PLAIN), ("flat", (5, 7), "float64", PLAIN)], [
+        ("conv", "conv", {"filters": 4, "kernel": 3, "padding": "same"}, ["img"]),
+        ("pooled", "globalavgpool", {}, ["conv"]),
+        ("embed", "embedding", {"vocab": 10, "dim": 6}, ["ids"]),
+        ("rnn", "gru", {"units": 3, "return_sequences": False}, ["seq"]),
+        ("both", "add", {}, ["embed", "seq"]),
+    ], outputs=["pooled", "rnn", "both"])
+    text = spec_text(graph)
+    data = yaml.safe_load(text)
+    assert data["inputs"] == {"img": [3, None, None], "ids": {"shape": [None], "dtype": "int64"},
+                              "seq": {"shape": [None, 6], "layout": "plain"},
+                              "flat": {"shape": [5, 7], "dtype": "float64", "layout": "plain"}}
+    assert data["outputs"] == ["pooled", "rnn", "both"]
+    assert graph_differences(graph, compile_text(text)) == []
+
+
+def test_attributes_are_written_in_their_shortest_form():
+    graph = build([image()], [
+        ("a", "conv", {"filters": 4, "kernel": [3, 3], "padding": [[1, 1], [1, 1]]}, ["x"]),
+        ("b", "conv", {"filters": 4, "kernel": [3, 1], "padding": [[1, 0], [2, 2]], "stride": 1}, ["a"]),
+        ("c", "conv", {"filters": 4, "kernel": 3, "padding": "same", "bias": True}, ["b"]),
+        ("d", "maxpool", {"kernel": 2, "stride": 2}, ["c"]),
+        ("e", "softmax", {"axis": "channels"}, ["d"]),
+        ("f", "batchnorm", {"eps": 1e-3}, ["e"]),
+        ("g", "dropout", {"rate": 0.25}, ["f"]),
+    ])
+    data = yaml.safe_load(spec_text(graph))
+    assert data["layers"] == [
+        {"conv": {"name": "a", "filters": 4, "kernel": 3, "padding": 1}},
+        {"conv": {"name": "b", "filters": 4, "kernel": [3, 1], "padding": [[1, 0], 2]}},
+        {"conv": {"name": "c", "filters": 4, "kernel": 3, "padding": 1}},     # 'same' at stride 1
+        {"maxpool": {"name": "d", "kernel": 2}},                             # stride = kernel
+        {"softmax": {"name": "e"}},
+        {"batchnorm": {"name": "f", "eps": 0.001}},
+        {"dropout": {"name": "g", "rate": 0.25}},
+    ]
+
+
+def test_unnamed_layers_keep_the_compiler_names_and_named_ones_their_own():
+    text = """
+netspec: 1
+inputs: {x: [4]}
+layers:
+  - dense: {units: 4}
+  - relu
+  - dense: {name: middle, units: 4}
+  - relu
+  - dense: {units: 2}
+  - dropout: 0.3
+"""
+    graph = load_spec("<t>", seed=None, text=text)
+    written = spec_text(graph)
+    assert "name:" in written and written.count("name:") == 2  # the graph name and 'middle'
+    assert "- dropout: 0.3" in written
+    assert graph_differences(graph, compile_text(written)) == []
+
+
+def test_dotted_names_without_a_block_structure_are_refused():
+    graph = build([image()], [("a.0", "relu", {}, ["x"])])
+    with pytest.raises(NetspecError, match="cannot be produced by a spec") as info:
+        spec_text(graph)
+    assert info.value.hint and "rename" in info.value.hint
+
+
+def test_structurally_equal_instances_share_a_block_whatever_their_names():
+    graph = build([image()], [
+        ("left.conv", "conv", {"filters": 3, "kernel": 3, "padding": 1}, ["x"]),
+        ("left.act", "relu", {}, ["left.conv"]),
+        ("right.conv", "conv", {"filters": 5, "kernel": 3, "padding": 1}, ["left.act"]),
+        ("right.act", "relu", {}, ["right.conv"]),
+        ("other.conv", "conv", {"filters": 5, "kernel": 1}, ["right.act"]),
+        ("other.pool", "maxpool", {"kernel": 2}, ["other.conv"]),
+    ])
+    data = yaml.safe_load(spec_text(graph))
+    assert len(data["blocks"]) == 2
+    shared = [b for b in data["blocks"].values() if b.get("params")]
+    assert shared[0]["params"] == {"filters": "required"}
+
+
+# ------------------------------------------------------------------ files
+def test_write_spec_never_overwrites_and_can_skip_weights(tmp_path):
+    graph = netspec.load("mlp", seed=0, **SMALL["mlp"])
+    path = tmp_path / "mlp.yaml"
+    write_spec(graph, str(path), weights=False)
+    assert "weights:" not in path.read_text()
+    assert not (tmp_path / "mlp.safetensors").exists()
+    with pytest.raises(NetspecError, match="exists"):
+        write_spec(graph, str(path), weights=False)
+    write_spec(graph, str(path), weights=True, force=True)
+    assert (tmp_path / "mlp.safetensors").is_file()
+    reloaded = netspec.load(str(path), seed=0)
+    with pytest.raises(NetspecError, match="overwrite the input"):
+        write_spec(reloaded, str(path), force=True)
+    assert sorted(os.listdir(tmp_path)) == ["mlp.safetensors", "mlp.yaml"]  # no temporary files
+
+
+def test_written_weights_win_over_the_seed(tmp_path):
+    graph = netspec.load("lenet5", seed=3)
+    write_spec(graph, str(tmp_path / "lenet.yaml"))
+    rebuilt = netspec.load(str(tmp_path / "lenet.yaml"), seed=0)
+    assert graph_differences(graph, rebuilt, weights=True) == []
+
+
+# ------------------------------------------------------------------ expressions of $index
+@pytest.mark.parametrize("values, text", [
+    ([2, 1], "2 if $index == 0 else 1"),
+    ([2, 1, 1, 1], "2 if $index == 0 else 1"),
+    ([True, False, False], "$index == 0"),
+    ([1, 2, 4, 8], "2 ** $index"),
+    ([64, 128, 192], "64 + 64 * $index"),
+    ([3, 2, 1], "3 - $index"),
+    ([0, 1, 2], "$index"),
+    ([5, 1, 7], "[5, 1, 7][$index]"),
+    (["a", "b", "a"], "['a', 'b', 'a'][$index]"),
+])
+def test_index_expressions(values, text):
+    from netspec.spec.expr import evaluate
+    assert index_expr(values) == text
+    assert [evaluate(text, {"index": i}) for i in range(len(values))] == values
