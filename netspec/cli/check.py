@@ -95,7 +95,7 @@ def print_report(report) -> None:
     for d in report.divergences:
         console.print(f"[red]first divergence[/red] ({d.reference} vs {d.other}, {d.inputs}): layer "
                       f"[bold]{d.node}[/bold] ({d.op}) at {d.where}: max abs {d.diff.max_abs:.2e}, max rel "
-                      f"{d.diff.max_rel:.2e}; the {d.upstream_ok} nodes before it agree")
+                      f"{d.diff.max_rel:.2e} (earlier layers, all agreeing: {d.upstream_ok})")
     for note in report.notes:
         console.print(f"note: {note}")
     verdict = "[green]equivalent[/green]" if report.ok else "[red]NOT equivalent[/red]"
