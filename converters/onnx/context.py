@@ -278,7 +278,8 @@ class ImportContext:
             specs = opdef.params(resolved, ins)
         except ShapeError as exc:
             raise self.error(f"imports as netspec {op}, which refuses it: {exc}") from None
-        params = {k: v for k, v in params.items() if v is not None}
+        # own, writable copies: initializer arrays are read-only views of the protobuf
+        params = {k: np.array(v, dtype=np.float32) for k, v in params.items() if v is not None}
         wanted = {s.name: tuple(s.shape) for s in specs}
         for key in set(wanted) | set(params):
             if key not in params or key not in wanted or tuple(params[key].shape) != wanted[key]:
@@ -300,7 +301,10 @@ class ImportContext:
     def set_output(self, index: int, value, adopt: bool = False) -> None:
         """Set output ``index`` of the current node. ``adopt``: the value is a graph node's
         output moved by view-only ops, so that node may take the value's (clean) name."""
-        name = self.node.output[index] if index < len(self.node.output) else ""
+        self.set_value(self.node.output[index] if index < len(self.node.output) else "", value, adopt)
+
+    def set_value(self, name: str, value, adopt: bool = False) -> None:
+        """Set the ONNX value ``name`` (pattern importers set values of claimed nodes)."""
         if not name:
             return
         if isinstance(value, SymShape):

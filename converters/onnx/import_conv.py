@@ -49,10 +49,6 @@ def _ones(values, nd):
 def import_conv(ctx, node):
     """Conv -> conv. A stride-1 1d conv padded only at the start by exactly its reach is
     causal: it imports as ``temporal_conv``, as a TCN spec would write it."""
-    from .import_local import match_locally_connected
-
-    if match_locally_connected(ctx, node):
-        return
     a = ctx.attrs()
     w = ctx.weight(1, "W")
     b = ctx.weight(2, "B", required=False)

@@ -12,6 +12,7 @@ import numpy as np
 
 from netspec.ops.types import PLAIN
 
+from .import_local import match_locally_connected
 from .import_shape import _gather_shape
 from .registry import TABLE
 from .values import SymShape, View
@@ -51,6 +52,8 @@ def import_gemm(ctx, node):
 def import_matmul(ctx, node):
     """``x @ W`` with a constant 2-d W -> dense (no bias; a following Add supplies it)."""
     w = ctx.value(1)
+    if isinstance(w, np.ndarray) and w.ndim == 3 and match_locally_connected(ctx, node):
+        return
     if not (isinstance(w, np.ndarray) and w.ndim == 2):
         from .import_lowlevel import import_matmul_tensors
 
@@ -76,6 +79,27 @@ def import_gather(ctx, node):
         vocab, dim = data.shape
         ctx.produce("embedding", {"vocab": vocab, "dim": dim}, [ids], {"weight": ctx.weight(0, "data")})
         return
+    if isinstance(data, View) and _last_step(ctx, node, data, axis):
+        return
     from .import_lowlevel import import_gather_tensor
 
     import_gather_tensor(ctx, node)
+
+
+def _last_step(ctx, node, data: View, axis: int) -> bool:
+    """``seq[:, -1]`` of a recurrent layer's full output is the layer with
+    ``return_sequences: false`` (how PyTorch code, and netspec's torch backend, take the
+    last hidden state); the full-sequence node is dropped if nothing else reads it."""
+    pending = ctx.pending.get(data.node)
+    if (pending is None or pending.op not in ("lstm", "gru", "rnn") or not pending.attrs["return_sequences"]
+            or not data.is_identity(3) or axis % 3 != 1):
+        return False
+    index = ctx.value(1)
+    steps = pending.type.shape[1]
+    if not (isinstance(index, np.ndarray) and index.ndim == 0 and (int(index) == -1 or (
+            steps is not None and int(index) == steps - 1))):
+        return False
+    name = ctx.emit(pending.op, dict(pending.attrs, return_sequences=False), list(pending.inputs),
+                    dict(pending.params), name=f"{pending.name}_last")
+    ctx.set_output(0, View.of(name, 2))
+    return True

@@ -184,7 +184,8 @@ def import_node(ctx: ImportContext, node: onnx.NodeProto) -> None:
         ctx.failed.update(node.output)
         return
     for out in node.output:
-        if out and out not in ctx.values and ctx.is_used(out):
+        if out and out not in ctx.values and (out in ctx.graph_outputs or any(
+                id(c) not in ctx.claimed for c in ctx.consumers.get(out, ()))):
             ctx.errors.append(ctx.error(f"output '{out}' is used, but netspec cannot import it"))
             ctx.failed.add(out)
 

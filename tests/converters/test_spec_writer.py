@@ -12,7 +12,7 @@ import yaml
 import netspec
 from netspec.backends import get_backend
 from netspec.converters.spec_blocks import index_expr
-from netspec.converters.spec_writer import graph_differences, spec_text, write_spec
+from netspec.converters.spec_writer import graph_differences, renamed, spec_names, spec_text, write_spec
 from netspec.errors import NetspecError
 from netspec.graph.init import init_weights
 from netspec.graph.ir import Graph
@@ -292,3 +292,33 @@ def test_index_expressions(values, text):
     from netspec.spec.expr import evaluate
     assert index_expr(values) == text
     assert [evaluate(text, {"index": i}) for i in range(len(values))] == values
+
+
+# ------------------------------------------------------------------ names no spec can produce
+def imported_style_graph():
+    return build([image("input.1")], [
+        ("layer1_layer1.0_conv1_Conv", "conv", {"filters": 4, "kernel": 3, "padding": 1}, ["input.1"]),
+        ("onnx::Relu_3", "relu", {}, ["layer1_layer1.0_conv1_Conv"]),
+        ("9", "conv", {"filters": 4, "kernel": 1}, ["onnx::Relu_3"]),
+        ("onnx_Relu_3", "add", {}, ["9", "onnx::Relu_3"]),
+    ])
+
+
+def test_names_no_spec_can_produce_are_refused_unless_renamed(tmp_path):
+    graph = imported_style_graph()
+    with pytest.raises(NetspecError, match="cannot be produced") as info:
+        spec_text(graph)
+    assert "rename" in info.value.hint
+    mapping = spec_names(graph)
+    assert mapping == {"input.1": "input_1", "layer1_layer1.0_conv1_Conv": "layer1_layer1_0_conv1_Conv",
+                       "onnx::Relu_3": "onnx__Relu_3", "9": "_9"}
+    write_spec(graph, str(tmp_path / "imported.yaml"), rename=True)
+    rebuilt = netspec.load(str(tmp_path / "imported.yaml"), seed=0)
+    assert graph_differences(renamed(graph), rebuilt, weights=True) == []
+    assert np.array_equal(torch_outputs(graph)["onnx_Relu_3"], torch_outputs(rebuilt)["onnx_Relu_3"])
+
+
+def test_compiler_names_are_kept_even_when_renaming_is_allowed():
+    graph = netspec.load("unet", seed=None, **SMALL["unet"])
+    assert spec_names(graph) == {}
+    assert spec_text(graph, rename=True) == spec_text(graph)

@@ -1,0 +1,121 @@
+"""Whole models: every zoo spec emitted by netspec's ONNX backend imports back into a graph
+that runs in torch exactly as onnxruntime runs the ONNX file, with the same weights and the
+same layer names; and the ``torch.onnx.export`` (TorchScript exporter) output of the torch
+backend's module for several zoo models imports as well.
+
+Tolerance: |torch - onnxruntime| <= 1e-5 + 1e-5 * max|onnxruntime| over each output.
+Both runtimes compute the same float32 operations in different summation orders; the
+round-off of a sum grows with its magnitude, so the bound scales with the output's largest
+value. Random He-initialised weights without trained normalisation make deep nets' logits
+large (resnet50's reach ~1e2), which is why an absolute bound alone would not do; measured
+errors are 1e-7 to 1e-6 of the scale, so 1e-5 leaves a margin while still catching any
+real mismatch (a wrong gate order or padding is off by the scale itself).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import netspec
+from netspec.backends import get_backend
+from netspec.converters.onnx import import_onnx
+from netspec.errors import NetspecError
+from netspec.spec import zoo_names
+
+SMALL = ({"size": 64, "classes": 10}, {"size": 96, "classes": 10}, {"classes": 10}, {})
+HEAVY = {"densenet121", "googlenet", "resnet34", "resnet50", "vgg16", "alexnet"}
+TORCH = get_backend("torch")
+
+
+def small_graph(name):
+    for overrides in SMALL:
+        try:
+            return netspec.load(name, seed=0, overrides=overrides)
+        except NetspecError as exc:
+            error = exc
+    raise error
+
+
+def inputs_for(graph, batch=2):
+    """Seeded inputs; open sizes are 64 for maps (five 2x poolings fit), 12 for sequences."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for name in graph.inputs:
+        t = graph.node(name).type
+        fill = 64 if t.layout == "channels_first" else 12
+        shape = (batch, *[fill if d is None else d for d in t.shape[1:]])
+        if t.dtype.startswith("int"):
+            vocab = min(graph.node(c).attrs.get("vocab", 2) for c in graph.consumers(name))
+            out[name] = rng.integers(0, vocab, shape).astype(t.dtype)
+        else:
+            out[name] = rng.standard_normal(shape).astype(t.dtype)
+    return out
+
+
+def assert_close(got: dict, ref: dict):
+    assert set(got) == set(ref)
+    for key, value in ref.items():
+        scale = float(np.abs(value).max())
+        err = float(np.abs(got[key] - value).max())
+        assert got[key].shape == value.shape, key
+        assert err <= 1e-5 + 1e-5 * scale, f"{key}: max error {err:.3g} at scale {scale:.3g}"
+
+
+def run_imported(graph, feeds):
+    return TORCH.run(TORCH.build(graph), {k: feeds[k] for k in graph.inputs}, graph)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+                                  for n in zoo_names()])
+def test_zoo_round_trip(name):
+    graph = small_graph(name)
+    model = get_backend("onnx").build(graph)
+    imported = import_onnx(model.proto)
+    feeds = inputs_for(graph)
+    ref = dict(zip([o.name for o in model.session.get_outputs()],
+                   model.session.run(None, {k: feeds[k] for k in graph.inputs})))
+    assert_close(run_imported(imported, feeds), ref)
+    # Same layers (dropout, the identity at inference, leaves no node), names and weights.
+    kept = [n for n in graph.nodes() if n.op != "dropout"]
+    assert [(n.name, n.op) for n in imported.nodes()] == [(n.name, n.op) for n in kept]
+    original = graph.weights()
+    assert set(imported.weights()) == set(original)
+    for key, array in imported.weights().items():
+        assert array.dtype == np.float32 and np.array_equal(array, original[key]), key
+    assert imported.inputs == graph.inputs and imported.outputs == graph.outputs
+
+
+EXPORTS = ["resnet18", "gru", "mlp", "tcn", "unet", "encoder_decoder", "lenet5",
+           pytest.param("alexnet", marks=pytest.mark.slow), pytest.param("fcn", marks=pytest.mark.slow),
+           pytest.param("googlenet", marks=pytest.mark.slow), pytest.param("densenet121", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name", EXPORTS)
+def test_torch_onnx_export_imports(name):
+    graph = small_graph(name)
+    module = TORCH.build(graph)
+    feeds = inputs_for(graph)
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, tuple(torch.from_numpy(feeds[n]) for n in graph.inputs), buffer,
+                          dynamo=False, input_names=graph.inputs, output_names=graph.outputs,
+                          dynamic_axes={n: {0: "batch"} for n in graph.inputs}, opset_version=17)
+    proto = onnx.load_from_string(buffer.getvalue())
+    imported = import_onnx(proto)
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    ref = dict(zip(graph.outputs, session.run(None, feeds)))
+    assert_close(run_imported(imported, feeds), ref)
+    # the shape bookkeeping and constants the exporter adds leave no node behind
+    leftovers = {"reshape", "transpose"} & {n.op for n in imported.nodes()}
+    assert not leftovers, leftovers
+    assert imported.node(imported.inputs[0]).type.shape[0] is None  # the batch stays dynamic
+    assert imported.param_count == graph.param_count or name in {"densenet121", "googlenet", "resnet18",
+                                                                  "encoder_decoder"}  # BN folded into conv
