@@ -85,8 +85,9 @@ class Body:
 
 def _unwritable(name: str, why: str) -> NetspecError:
     return NetspecError(f"node name '{name}' cannot be produced by a spec: {why}", SourceLoc(node=name),
-                        "layer names are letters, digits and '_'; dots come only from block instances "
-                        "(<instance>.<layer>) and repeats (<name>.0, <name>.1, ...); rename the node")
+                        "names are letters, digits and '_'; dots come only from block instances "
+                        "(<instance>.<layer>) and repeats (<name>.0, <name>.1, ...); rename the node, "
+                        "or pass rename=True to write such names as spec names")
 
 
 def _group(entries) -> list[Item]:
@@ -146,13 +147,15 @@ def name_tree(graph) -> Body:
     layers = [n for n in node_order(graph) if graph.node(n).op != INPUT]
     for name in graph.inputs:
         if not NAME.fullmatch(name):
-            raise NetspecError(f"input name '{name}' is not a spec name", SourceLoc(node=name),
-                               "input names are letters, digits and '_', not starting with a digit")
+            raise _unwritable(name, "input names are letters, digits and '_', not starting with a digit")
+    if "input" in layers:
+        raise _unwritable("input", "a spec's first input is also called 'input'")
     top = Body(_group([(n, n.split(".")) for n in layers]))
     top.inputs = list(graph.inputs)
     top.input_names = list(graph.inputs)
     for item in top.items:
         _finish(item, graph)
+    top.items = chain_order(top.items, graph.inputs[0])
     _link(top, graph)
     return top
 
@@ -166,6 +169,7 @@ def _finish(item: Item, graph) -> None:
         body = item.body
         for child in body.items:
             _finish(child, graph)
+        body.items = chain_order(body.items)
         item.nodes = [n for child in body.items for n in child.nodes]
         inside = set(item.nodes)
         ext: list = []
@@ -192,6 +196,30 @@ def _finish(item: Item, graph) -> None:
                                              f"only from copy {previous.local}, so it is no repeat")
     item.nodes = [n for c in item.copies for n in c.nodes]
     item.inputs, item.output = item.copies[0].inputs, item.copies[-1].output
+
+
+def chain_order(items: list, first: str | None = None) -> list:
+    """The entries of one scope in an order that needs few ``from:``: among the entries whose
+    inputs are all built, the one reading just the previous result comes next, else the
+    earliest. An importer may list a projection shortcut right after the conv it branches
+    from; written in that order every later layer of the block would need a ``from:``. The
+    last entry stays last: it is the block's (or the spec's default) output."""
+    if len(items) < 3:
+        return items
+    owner = {n: index for index, item in enumerate(items) for n in item.nodes}
+    needs = [{owner[n] for n in item.inputs if n in owner} for item in items]
+    done: set = set()
+    order: list = []
+    current = items[0].inputs[0] if first is None and items[0].inputs else first
+    last = len(items) - 1
+    while len(order) < last:
+        ready = [i for i in range(last) if i not in done and needs[i] <= done]
+        chained = [i for i in ready if items[i].inputs == [current]]
+        pick = (chained or ready)[0]
+        order.append(pick)
+        done.add(pick)
+        current = items[pick].output
+    return [items[i] for i in order] + [items[last]]
 
 
 def _height(item: Item) -> int:
@@ -274,8 +302,9 @@ class BlockType:
 class Typing:
     """Block types by structural signature, with union-find for merged variants."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, share: bool = True):
         self.graph = graph
+        self.share = share
         self.types: list[BlockType] = []
         self.by_sig: dict = {}
         self.parent: dict[int, int] = {}
@@ -300,7 +329,7 @@ class Typing:
                                         for i in body.items))
 
     def assign(self, inst: Item) -> None:
-        sig = self.signature(inst.body)
+        sig = self.signature(inst.body) if self.share else (id(inst), self.signature(inst.body))
         if sig not in self.by_sig:
             tid = len(self.types)
             self.types.append(BlockType(tid, {sig: inst}))
@@ -308,19 +337,47 @@ class Typing:
             self.by_sig[sig] = tid
         inst.type = self.by_sig[sig]
 
-    def merge(self, tids) -> bool:
+    def merge(self, tids, min_kept: float = 0.0) -> bool:
+        """Make the types one block when each is the widest with some layers skipped (and
+        keeps at least ``min_kept`` of its layers); signatures are taken afresh, as merges
+        of inner blocks may have made them equal."""
         roots = sorted({self.find(t) for t in tids})
         if len(roots) < 2:
             return True
-        variants = {sig: inst for r in roots for sig, inst in self.types[r].variants.items()}
+        variants = {}
+        for r in roots:
+            for inst in self.types[r].variants.values():
+                variants.setdefault(self.signature(inst.body), inst)
         widest = max(variants, key=lambda s: len(s[1]))
-        if any(s[0] != widest[0] or present_mask(widest, s) is None for s in variants):
-            return False
+        for sig in variants:
+            mask = present_mask(widest, sig) if sig[0] == widest[0] else None
+            if mask is None or sum(mask) < min_kept * len(mask):
+                return False
         root = roots[0]
         for r in roots[1:]:
             self.parent[r] = root
         self.types[root].variants = variants
         return True
+
+    def consolidate(self, found: list) -> None:
+        """Merge blocks that are variants of each other even outside a repeat (VGG's stages
+        of two and of three convolutions become one block with ``when:``), and blocks whose
+        instances became equal when their inner blocks merged. A variant must keep at least
+        half of the layers, so that unrelated blocks that happen to align stay apart."""
+        changed = True
+        while changed:
+            changed = False
+            roots = []
+            for inst in found:
+                root = self.find(inst.type)
+                if root not in roots:
+                    roots.append(root)
+            size = {r: max(len(self.signature(i.body)[1]) for i in self.types[r].variants.values())
+                    for r in roots}
+            for wide in sorted(roots, key=lambda r: -size[r]):
+                for narrow in roots:
+                    if self.find(narrow) != self.find(wide) and self.merge([wide, narrow], 0.5):
+                        changed = True
 
 
 def _stand_in(entries, skipped):

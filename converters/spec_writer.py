@@ -24,6 +24,7 @@ where the two differ.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -31,11 +32,13 @@ from netspec.errors import NetspecError, SourceLoc
 from netspec.graph.ir import INPUT, Graph
 from netspec.ops import REQUIRED
 from netspec.ops.types import CHANNELS_FIRST, PLAIN
+from netspec.spec.compiler import NAME
 
-from .spec_blocks import Emitter, Typing, block_name, instances, name_tree, present_mask, repeats
+from .spec_blocks import (Emitter, Typing, block_name, instances, name_tree, node_order, present_mask,
+                          repeats)
 from .spec_yaml import spec_yaml
 
-__all__ = ["spec_text", "write_spec", "spec_data", "graph_differences"]
+__all__ = ["spec_text", "write_spec", "spec_data", "graph_differences", "spec_names", "renamed"]
 
 
 # ------------------------------------------------------------------ the spec as data
@@ -54,10 +57,12 @@ def _input_decl(graph: Graph, name: str):
     return decl
 
 
-def _find_blocks(graph: Graph):
-    """The name tree with every instance typed and every block finished, innermost first."""
+def _find_blocks(graph: Graph, share: bool = True):
+    """The name tree with every instance typed and every block finished, innermost first.
+    ``share=False`` gives every instance a block of its own (the fallback when a shared
+    block would not rebuild the graph exactly)."""
     top = name_tree(graph)
-    typing = Typing(graph)
+    typing = Typing(graph, share)
     found = instances(top)
     loops = repeats(top)
     site = {copy: loop.local for loop in loops for copy in loop.copies}
@@ -75,6 +80,8 @@ def _find_blocks(graph: Graph):
                         SourceLoc(node=copies[0].nodes[0]),
                         "a spec's repeat stacks copies of one block; rename the nodes so that they "
                         "are no repeat (no .0, .1 suffixes)")
+    if share:
+        typing.consolidate(found)
     emitter = Emitter(graph, typing)
     order: list[int] = []
     for inst in sorted(found, key=lambda i: i.height):
@@ -106,13 +113,13 @@ def _find_blocks(graph: Graph):
     return top, blocks, top_entries
 
 
-def spec_data(graph: Graph, weights_file: str | None = None) -> dict:
+def spec_data(graph: Graph, weights_file: str | None = None, share: bool = True) -> dict:
     """The spec as plain data (what :func:`converters.spec_yaml.spec_yaml` writes)."""
     if not graph.inputs:
         raise NetspecError("the graph has no inputs", SourceLoc(node=graph.name), "a spec needs 'inputs'")
     if not any(n.op != INPUT for n in graph.nodes()):
         raise NetspecError("the graph has no layers", SourceLoc(node=graph.name), "a spec needs 'layers'")
-    top, blocks, entries = _find_blocks(graph)
+    top, blocks, entries = _find_blocks(graph, share)
     spec: dict = {"name": graph.name or "model"}
     if graph.doc:
         spec["doc"] = graph.doc
@@ -189,10 +196,75 @@ def _checked(graph: Graph, text: str, file: str) -> str:
     return text
 
 
-def spec_text(graph: Graph, weights_file: str | None = None) -> str:
-    """The graph as YAML spec text, checked to compile back to the same graph."""
-    text = spec_yaml(spec_data(graph, weights_file))
-    return _checked(graph, text, "<spec>")
+def spec_text(graph: Graph, weights_file: str | None = None, rename: bool = False) -> str:
+    """The graph as YAML spec text, checked to compile back to the same graph.
+
+    Node names are kept exactly. A graph whose names no spec can produce (an importer's
+    ``layer1_layer1.0_conv1_Conv``) is refused with the offending name, unless ``rename``:
+    then such names are written as spec names (:func:`spec_names`); the text describes
+    ``renamed(graph)``, with the same structure under the new names.
+    """
+    if rename:
+        graph = renamed(graph)
+    try:
+        return _checked(graph, spec_yaml(spec_data(graph, weights_file)), "<spec>")
+    except NetspecError as shared_failed:
+        if not graph_has_blocks(graph):
+            raise
+        try:  # a block of its own per instance: longer, but it may rebuild what sharing could not
+            return _checked(graph, spec_yaml(spec_data(graph, weights_file, share=False)), "<spec>")
+        except NetspecError:
+            raise shared_failed from None
+
+
+def graph_has_blocks(graph: Graph) -> bool:
+    return any("." in n.name for n in graph.nodes())
+
+
+# ------------------------------------------------------------------ names no spec can produce
+def spec_names(graph: Graph) -> dict[str, str]:
+    """``{old: new}`` for the nodes to rename when the graph's names cannot all be kept:
+    every name that is not a plain spec name becomes one (other characters, dots included,
+    turn into ``_``; a leading digit gets a ``_`` before it), made unique with ``_2``,
+    ``_3``, ... Empty when the names can be kept as they are."""
+    try:
+        name_tree(graph)
+        return {}
+    except NetspecError:
+        pass
+    taken = {n for n in graph.nx.nodes if NAME.fullmatch(n)}
+    out = {}
+    for name in node_order(graph):
+        if NAME.fullmatch(name) and name != "input":
+            continue
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name)
+        if not base or base[0].isdigit():
+            base = "_" + base
+        new, n = base, 2
+        while new in taken or new == "input":
+            new, n = f"{base}_{n}", n + 1
+        taken.add(new)
+        out[name] = new
+    return out
+
+
+def renamed(graph: Graph, mapping: dict[str, str] | None = None) -> Graph:
+    """A copy of ``graph`` with nodes renamed by ``mapping`` (default :func:`spec_names`);
+    parameter arrays are shared, not copied."""
+    mapping = spec_names(graph) if mapping is None else mapping
+    if not mapping:
+        return graph
+    new = lambda name: mapping.get(name, name)  # noqa: E731
+    other = Graph(graph.name, graph.doc)
+    other.meta = {k: v for k, v in graph.meta.items() if k not in ("source", "weights", "weights_loc")}
+    other.meta["renamed"] = dict(mapping)
+    for node in (graph.node(n) for n in node_order(graph)):
+        copy = other.add_node(new(node.name), node.op, node.attrs, [new(i) for i in node.inputs], node.loc)
+        copy.type, copy.param_specs, copy.params = node.type, list(node.param_specs), dict(node.params)
+        copy.macs, copy.rf = node.macs, node.rf
+    other.inputs = [new(n) for n in graph.inputs]
+    other.outputs = [new(n) for n in graph.outputs]
+    return other
 
 
 # ------------------------------------------------------------------ files
@@ -204,18 +276,22 @@ def _stem(path: str) -> str:
     return base
 
 
-def write_spec(graph: Graph, path: str, weights: bool = True, force: bool = False) -> None:
+def write_spec(graph: Graph, path: str, weights: bool = True, force: bool = False,
+               rename: bool = False) -> None:
     """Write ``path`` (a .yaml spec) and, with ``weights``, ``<stem>.safetensors`` beside it.
 
     Both files are written atomically (temporary file, then rename); the graph's own source
     spec and weights file are never overwritten; an existing output only with ``force``.
+    ``rename``: see :func:`spec_text` (the weights are then stored under the new names).
     """
     from netspec.cli.common import write_atomic
 
+    sources = (graph.meta.get("source"), graph.meta.get("weights"))
+    if rename:
+        graph = renamed(graph)
     folder = os.path.dirname(os.path.abspath(path))
     weights_name = f"{_stem(path)}.safetensors" if weights else None
     text = spec_text(graph, weights_name)
-    sources = (graph.meta.get("source"), graph.meta.get("weights"))
     if weights:
         arrays = {key: np.ascontiguousarray(value) for key, value in graph.weights().items()}
         expected = {f"{n.name}.{s.name}" for n in graph.nodes() for s in n.param_specs}

@@ -54,6 +54,28 @@ def text_block(key: str, text: str, indent: str = "") -> list[str]:
     return lines
 
 
+WIDTH = 100  # the zoo's line length; longer flow mappings continue under their first key
+
+
+def flow_mapping(head: str, mapping: dict) -> str:
+    """``head{k: v, ...}``, wrapped between items (never inside one) past :data:`WIDTH`;
+    continuation lines align under the first key, which YAML reads as one flow mapping."""
+    pieces = [f"{k}: {scalar(v)}" for k, v in mapping.items()]
+    line = head + "{" + ", ".join(pieces) + "}"
+    if len(line) <= WIDTH:
+        return line
+    lines, current = [], head + "{"
+    for index, piece in enumerate(pieces):
+        text = piece + ("}" if index == len(pieces) - 1 else ",")
+        if not current.endswith("{") and len(current) + 1 + len(text) > WIDTH:
+            lines.append(current)
+            current = " " * (len(head) + 1) + text
+        else:
+            current += ("" if current.endswith("{") else " ") + text
+    lines.append(current)
+    return "\n".join(lines)
+
+
 def layer_line(entry: dict, indent: str) -> str:
     """``entry`` is ``{"kind", "args", "meta"}``; meta (name, from) comes first, as people
     write it, then the attributes, then repeat and when."""
@@ -65,7 +87,7 @@ def layer_line(entry: dict, indent: str) -> str:
         return f"{indent}- {kind}"
     if entry.get("scalar") and not head and not tail and len(args) == 1:
         return f"{indent}- {kind}: {scalar(next(iter(args.values())))}"
-    return f"{indent}- {kind}: {scalar(body)}"
+    return flow_mapping(f"{indent}- {kind}: ", body)
 
 
 def spec_yaml(spec: dict) -> str:
@@ -86,7 +108,7 @@ def spec_yaml(spec: dict) -> str:
             if block.get("doc"):
                 lines += text_block("doc", block["doc"], "    ")
             if block.get("params"):
-                lines.append(f"    params: {scalar(block['params'])}")
+                lines.append(flow_mapping("    params: ", block["params"]))
             if block.get("inputs"):
                 lines.append(f"    inputs: {scalar(block['inputs'])}")
             lines.append("    layers:")

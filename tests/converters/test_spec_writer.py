@@ -322,3 +322,19 @@ def test_compiler_names_are_kept_even_when_renaming_is_allowed():
     graph = netspec.load("unet", seed=None, **SMALL["unet"])
     assert spec_names(graph) == {}
     assert spec_text(graph, rename=True) == spec_text(graph)
+
+
+def test_an_onnx_import_decompiles_to_the_same_blocks(tmp_path):
+    """The importer restores torch-style names; the blocks are found in its graph too, even
+    though it lists the projection shortcut right after the block's first conv."""
+    pytest.importorskip("onnx")
+    from netspec.converters.onnx.importer import import_onnx
+    graph = netspec.load("resnet18", seed=0, **SMALL["resnet18"])
+    onnx_backend = get_backend("onnx")
+    onnx_backend.save(onnx_backend.build(graph), graph, str(tmp_path / "r.onnx"))
+    imported = import_onnx(str(tmp_path / "r.onnx"))
+    text = spec_text(imported)
+    data = yaml.safe_load(text)
+    assert len(data["blocks"]) == 1
+    assert text.count("from:") == spec_text(graph).count("from:")
+    assert graph_differences(imported, compile_text(text)) == []
