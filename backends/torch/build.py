@@ -25,7 +25,7 @@ from torch.fx.proxy import GraphAppendingTracer, Proxy
 from netspec.errors import NetspecError, SourceLoc
 from netspec.graph.ir import Graph
 
-from .emit import TABLE, ModSpec
+from .emit import TABLE, ModSpec, out_of_place
 
 # torch dtype of each IR dtype
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "float64": torch.float64,
@@ -217,6 +217,7 @@ def intermediates_module(model: fx.GraphModule, names: list[str]) -> fx.GraphMod
     copy = fx.Graph()
     mapping: dict = {}
     copy.graph_copy(model.graph, mapping)
+    out_of_place(copy)  # an in-place relu would overwrite the batchnorm output asked for
     by_name = {n.name: n for n in model.graph.nodes}
     copy.output(tuple(mapping[by_name[model.netspec_values[n]]] for n in names))
     sub = fx.GraphModule(model, copy)

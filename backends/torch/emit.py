@@ -227,6 +227,38 @@ def emit_dropout(ctx, node, x):
     return ctx.module(node, ModSpec(nn.Dropout, dict(p=node.attrs["rate"])), x)
 
 
+# ------------------------------------------------------------------ in-place updates
+# Ops whose output no backward formula reads (convolution, batchnorm, linear and layernorm
+# save their inputs; add and concat save nothing), so the only consumer of such an output
+# may overwrite it: autograd stays correct, and the consumer saves one allocation and one
+# pass over memory, as torchvision's ``ReLU(inplace=True)`` and ``out += identity`` do.
+FRESH_OUTPUT = frozenset({"conv", "temporal_conv", "conv_transpose", "batchnorm", "layernorm",
+                          "dense", "add", "concat"})
+
+# in-place call -> the out-of-place call with the same arguments (``out_of_place`` undoes
+# the rewrite where every intermediate value must survive, as in ``intermediates_module``)
+OUT_OF_PLACE = {("call_function", torch.relu_): ("call_function", torch.relu),
+                ("call_method", "add_"): ("call_function", operator.add)}
+
+
+def overwritable(ctx, node, index: int) -> bool:
+    """May ``node`` overwrite its input ``index``? Only a fresh value of the output's dtype
+    that nothing else reads (not a graph input or output, no other consumer). Shapes need
+    no check: the ops that overwrite (relu, add) keep their input's shape, and the IR's add
+    takes inputs of one shape (it never broadcasts)."""
+    graph, name = ctx.graph, node.inputs[index]
+    src = graph.node(name)
+    return (src.op in FRESH_OUTPUT and name not in graph.outputs and node.inputs.count(name) == 1
+            and graph.consumers(name) == [node.name] and src.type.dtype == node.type.dtype)
+
+
+def out_of_place(graph) -> None:
+    """Rewrite an fx graph's in-place calls (see ``OUT_OF_PLACE``) as their pure versions."""
+    for n in graph.nodes:
+        if (n.op, n.target) in OUT_OF_PLACE:
+            n.op, n.target = OUT_OF_PLACE[(n.op, n.target)]
+
+
 # ------------------------------------------------------------------ activations, merges
 def _unary(fn, **fixed):
     def emit(ctx, node, x):
@@ -234,7 +266,14 @@ def _unary(fn, **fixed):
     return emit
 
 
-TABLE.register("relu")(_unary(torch.relu))
+
+
+@TABLE.register("relu")
+def emit_relu(ctx, node, x):
+    """``torch.relu_`` where the input may be overwritten (see ``overwritable``)."""
+    return torch.relu_(x) if overwritable(ctx, node, 0) else torch.relu(x)
+
+
 TABLE.register("sigmoid")(_unary(torch.sigmoid))
 TABLE.register("tanh")(_unary(torch.tanh))
 TABLE.register("leaky_relu")(_unary(F.leaky_relu, negative_slope="alpha"))
@@ -245,7 +284,15 @@ TABLE.register("softmax")(_unary(torch.softmax, dim="axis"))
 
 @TABLE.register("add")
 def emit_add(ctx, node, *xs):
-    return functools.reduce(operator.add, xs)
+    """``x0.add_(x1)`` (or ``x1.add_(x0)``) where one of the first two may be overwritten;
+    later inputs are added in order, so the rounding is that of ``x0 + x1 + x2 ...``."""
+    first = next((i for i in (0, 1)[:len(xs)] if overwritable(ctx, node, i)), None)
+    if first is None or len(xs) < 2:
+        return functools.reduce(operator.add, xs)
+    total = xs[first].add_(xs[1 - first])
+    for x in xs[2:]:
+        total = total.add_(x)
+    return total
 
 
 @TABLE.register("multiply")
