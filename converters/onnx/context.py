@@ -215,7 +215,8 @@ class ImportContext:
                     f"{list(view.axes)} of '{view.node}' {t}); netspec keeps the batch axis first",
                     "only recurrent layers and transposes back to batch-first may use time-major tensors")
             missing = [a for a in range(t.rank) if a not in real]
-            perm = real + missing
+            # size-1 axes do not change the element order: only moved real axes need a transpose
+            perm = real + missing if real != sorted(real) else list(range(t.rank))
             if perm != list(range(t.rank)):
                 name = self.emit_helper("transpose", {"perm": perm, "layout": _layout_for(t.rank, t.layout)},
                                         [name], f"{view.node}_transposed")

@@ -119,7 +119,7 @@ def _fuse_bias(ctx, node):
     if not ok:
         return False
     pending.attrs["bias"] = True
-    pending.params["bias"] = np.ascontiguousarray(bias.reshape(-1), dtype=np.float32)
+    pending.params["bias"] = np.array(bias.reshape(-1), dtype=np.float32)  # own, writable copy
     ctx.set_output(0, view, adopt=True)
     return True
 

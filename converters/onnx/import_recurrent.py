@@ -75,7 +75,8 @@ def import_recurrent(ctx, node):
     _zero_state(ctx, 5, "initial_h")
     if spec.cell_output:
         _zero_state(ctx, 6, "initial_c")
-    activations = tuple(a.get("activations") or spec.activations)
+    # a forward layer uses the first of the list (the schema's default lists both directions')
+    activations = tuple(a.get("activations") or spec.activations)[:len(spec.activations)]
     attrs = {"units": units}
     if spec.op == "rnn":
         if len(activations) != 1 or activations[0] not in ("Tanh", "Relu"):

@@ -174,10 +174,8 @@ def import_flatten(ctx, node):
         else:
             ctx.produce("flatten", {}, [x])
         return
-    kept = list(t.shape[1:axis])
-    if any(d is None for d in kept):
-        raise ctx.error(f"flattens from axis {axis} with dynamic sizes before it")
-    ctx.produce("reshape", {"shape": kept + [-1], "layout": default_layout(axis + 1, t.layout)}, [x])
+    raise ctx.error(f"flattens to 2-d at axis {axis}, which merges the batch axis with axes "
+                    f"1..{axis - 1}", "netspec keeps the batch axis first; use Flatten with axis=1")
 
 
 # ---------------------------------------------------------------- slicing

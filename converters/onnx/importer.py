@@ -158,7 +158,7 @@ def import_node(ctx: ImportContext, node: onnx.NodeProto) -> None:
     inputs = [n for n in node.input if n]
     if any(n in ctx.failed for n in inputs):
         ctx.failed.update(node.output)
-        if importer is None and not folding.foldable(node):
+        if importer is None:  # a failed input is no constant, so this node could not be folded
             ctx.errors.append(unsupported(ctx, node))
         return
     undefined = [n for n in inputs if n not in ctx.values]
