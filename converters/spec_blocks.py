@@ -714,7 +714,8 @@ def block_name(typing: Typing, block: BlockType, sites: list[str], taken: set) -
     for site in sites[1:]:
         while not site.startswith(prefix):
             prefix = prefix[:-1]
-    prefix = prefix.rstrip("0123456789_")
+    if not (len(sites) > 1 and prefix in sites):  # block, block_1, block_2: the block is 'block'
+        prefix = prefix.rstrip("0123456789_")
     if len(prefix) < 2 or not NAME.fullmatch(prefix) or prefix in OPS:
         rep = next(iter(block.variants.values()))
         kinds = []

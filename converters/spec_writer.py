@@ -38,7 +38,7 @@ from .spec_blocks import (Emitter, Typing, block_name, instances, name_tree, nod
                           repeats)
 from .spec_yaml import spec_yaml
 
-__all__ = ["spec_text", "write_spec", "spec_data", "graph_differences", "spec_names", "renamed"]
+__all__ = ["spec_text", "write_spec", "decompile", "spec_data", "graph_differences", "spec_names", "renamed"]
 
 
 # ------------------------------------------------------------------ the spec as data
@@ -200,12 +200,42 @@ def spec_text(graph: Graph, weights_file: str | None = None, rename: bool = Fals
     """The graph as YAML spec text, checked to compile back to the same graph.
 
     Node names are kept exactly. A graph whose names no spec can produce (an importer's
-    ``layer1_layer1.0_conv1_Conv``) is refused with the offending name, unless ``rename``:
-    then such names are written as spec names (:func:`spec_names`); the text describes
-    ``renamed(graph)``, with the same structure under the new names.
+    ``layer1_layer1.0_conv1_Conv``) is refused with the offending name, unless ``rename``;
+    see :func:`decompile`, which also returns the graph the text describes.
     """
-    if rename:
-        graph = renamed(graph)
+    return decompile(graph, weights_file, rename)[0]
+
+
+def decompile(graph: Graph, weights_file: str | None = None, rename: bool = False) -> tuple[str, Graph]:
+    """(spec text, the graph it rebuilds). Without ``rename`` that graph is ``graph``.
+
+    With ``rename``, names may change where that buys blocks or is needed at all: a graph
+    whose own names already show its blocks keeps them; otherwise repeated structure is
+    found from the graph alone (:mod:`converters.spec_structure`) and the nodes get the
+    names of those blocks' instances; when that finds nothing or would not rebuild the
+    graph, names are only made into spec names (:func:`spec_names`).
+    """
+    if not rename:
+        return _written(graph, weights_file), graph
+    keepable = not spec_names(graph)
+    candidates = []
+    if not (keepable and graph_has_blocks(graph)):
+        from .spec_structure import structural_names
+        order, mapping, units = structural_names(graph)
+        if units:
+            mapping.update(_input_names(graph))
+            candidates.append(renamed(graph, mapping, order))
+    candidates.append(graph if keepable else renamed(graph))
+    for index, candidate in enumerate(candidates):
+        try:
+            return _written(candidate, weights_file), candidate
+        except NetspecError:
+            if index == len(candidates) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _written(graph: Graph, weights_file: str | None) -> str:
     try:
         return _checked(graph, spec_yaml(spec_data(graph, weights_file)), "<spec>")
     except NetspecError as shared_failed:
@@ -232,9 +262,13 @@ def spec_names(graph: Graph) -> dict[str, str]:
         return {}
     except NetspecError:
         pass
+    return _plain_names(graph, node_order(graph))
+
+
+def _plain_names(graph: Graph, names) -> dict[str, str]:
     taken = {n for n in graph.nx.nodes if NAME.fullmatch(n)}
     out = {}
-    for name in node_order(graph):
+    for name in names:
         if NAME.fullmatch(name) and name != "input":
             continue
         base = re.sub(r"[^A-Za-z0-9_]", "_", name)
@@ -248,9 +282,13 @@ def spec_names(graph: Graph) -> dict[str, str]:
     return out
 
 
-def renamed(graph: Graph, mapping: dict[str, str] | None = None) -> Graph:
-    """A copy of ``graph`` with nodes renamed by ``mapping`` (default :func:`spec_names`);
-    parameter arrays are shared, not copied."""
+def _input_names(graph: Graph) -> dict[str, str]:
+    return _plain_names(graph, graph.inputs)
+
+
+def renamed(graph: Graph, mapping: dict[str, str] | None = None, order: list[str] | None = None) -> Graph:
+    """A copy of ``graph`` with nodes renamed by ``mapping`` (default :func:`spec_names`) and
+    its layers listed in ``order`` (default: the graph's); parameter arrays are shared."""
     mapping = spec_names(graph) if mapping is None else mapping
     if not mapping:
         return graph
@@ -258,7 +296,8 @@ def renamed(graph: Graph, mapping: dict[str, str] | None = None) -> Graph:
     other = Graph(graph.name, graph.doc)
     other.meta = {k: v for k, v in graph.meta.items() if k not in ("source", "weights", "weights_loc")}
     other.meta["renamed"] = dict(mapping)
-    for node in (graph.node(n) for n in node_order(graph)):
+    layers = order if order is not None else [n for n in node_order(graph) if graph.node(n).op != INPUT]
+    for node in (graph.node(n) for n in [*graph.inputs, *layers]):
         copy = other.add_node(new(node.name), node.op, node.attrs, [new(i) for i in node.inputs], node.loc)
         copy.type, copy.param_specs, copy.params = node.type, list(node.param_specs), dict(node.params)
         copy.macs, copy.rf = node.macs, node.rf
@@ -287,11 +326,9 @@ def write_spec(graph: Graph, path: str, weights: bool = True, force: bool = Fals
     from netspec.cli.common import write_atomic
 
     sources = (graph.meta.get("source"), graph.meta.get("weights"))
-    if rename:
-        graph = renamed(graph)
     folder = os.path.dirname(os.path.abspath(path))
     weights_name = f"{_stem(path)}.safetensors" if weights else None
-    text = spec_text(graph, weights_name)
+    text, graph = decompile(graph, weights_name, rename)
     if weights:
         arrays = {key: np.ascontiguousarray(value) for key, value in graph.weights().items()}
         expected = {f"{n.name}.{s.name}" for n in graph.nodes() for s in n.param_specs}

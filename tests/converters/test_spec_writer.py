@@ -12,7 +12,8 @@ import yaml
 import netspec
 from netspec.backends import get_backend
 from netspec.converters.spec_blocks import index_expr
-from netspec.converters.spec_writer import graph_differences, renamed, spec_names, spec_text, write_spec
+from netspec.converters.spec_writer import (decompile, graph_differences, renamed, spec_names, spec_text,
+                                             write_spec)
 from netspec.errors import NetspecError
 from netspec.graph.init import init_weights
 from netspec.graph.ir import Graph
@@ -338,3 +339,47 @@ def test_an_onnx_import_decompiles_to_the_same_blocks(tmp_path):
     assert len(data["blocks"]) == 1
     assert text.count("from:") == spec_text(graph).count("from:")
     assert graph_differences(imported, compile_text(text)) == []
+
+
+# ------------------------------------------------------------------ structure without names
+def anonymous(graph):
+    """The graph with names that show nothing of its structure (and that no spec can produce)."""
+    return renamed(graph, {n: f"/n:{i}" for i, n in enumerate(graph.nx.nodes) if graph.node(n).op != "input"})
+
+
+def test_blocks_are_found_from_structure_alone_when_renaming_is_allowed(tmp_path):
+    graph = anonymous(netspec.load("resnet18", seed=0, **SMALL["resnet18"]))
+    text, written = decompile(graph, rename=True)
+    data = yaml.safe_load(text)
+    assert "residual" in data["blocks"]
+    assert layer_entries(text) * 3 < len(graph)
+    assert graph_differences(written, compile_text(text)) == []
+    write_spec(graph, str(tmp_path / "anon.yaml"), rename=True)
+    rebuilt = netspec.load(str(tmp_path / "anon.yaml"), seed=0)
+    (expected,), (actual,) = torch_outputs(graph).values(), torch_outputs(rebuilt).values()
+    assert np.array_equal(expected, actual)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "densenet121", "googlenet", "unet"])
+def test_structural_names_rebuild_the_same_structure(name):
+    graph = anonymous(netspec.load(name, seed=None, **SMALL[name]))
+    text, written = decompile(graph, rename=True)
+    assert graph_differences(written, compile_text(text)) == []
+    assert sorted(n.op for n in written.nodes()) == sorted(n.op for n in graph.nodes())
+    if name != "unet":  # long skips leave no cut inside the U: no block is found
+        assert yaml.safe_load(text).get("blocks")
+
+
+def test_a_repetitive_graph_with_plain_names_keeps_them_unless_renaming_is_allowed():
+    layers, previous = [], "x"
+    for i in range(3):
+        layers += [(f"c{i}", "conv", {"filters": 4, "kernel": 3, "padding": 1}, [previous]),
+                   (f"r{i}", "relu", {}, [f"c{i}"])]
+        previous = f"r{i}"
+    graph = build([image()], layers)
+    assert "blocks" not in yaml.safe_load(spec_text(graph))
+    text, written = decompile(graph, rename=True)
+    assert yaml.safe_load(text)["blocks"] == {"conv_relu": {"layers": [
+        {"conv": {"filters": 4, "kernel": 3, "padding": 1}}, "relu"]}}
+    assert yaml.safe_load(text)["layers"] == [{"conv_relu": {"repeat": 3}}]
+    assert graph_differences(written, compile_text(text)) == []
