@@ -278,8 +278,10 @@ def finish(ctx: ImportContext, outputs: list[str], name: str, doc: str) -> Graph
             node = graph.add_node(names[n], p.op, p.attrs, [names[i] for i in p.inputs], p.loc)
             node.params = dict(p.params)
     graph.outputs = [names[o] for o in outputs]
-    graph.meta["source"] = {"format": "onnx", "file": ctx.file, "opset": ctx.opset,
-                            "producer": ctx.model.producer_name or None}
+    # "source" is the file a graph came from, as for specs (writers never overwrite it)
+    if ctx.file:
+        graph.meta["source"] = ctx.file
+    graph.meta["onnx"] = {"opset": ctx.opset, "producer": ctx.model.producer_name or None}
     lint(graph)
     infer_shapes(graph)
     receptive_fields(graph)

@@ -92,7 +92,7 @@ def test_opset9_model_with_weights_as_inputs_is_upgraded_and_imported():
     graph = import_onnx(model)
     assert graph.inputs == ["x"]
     assert [n.op for n in graph.layers()] == ["conv", "batchnorm", "relu", "maxpool", "flatten", "dense", "softmax"]
-    assert graph.meta["source"]["opset"] == 13  # upgraded
+    assert graph.meta["onnx"]["opset"] == 13  # upgraded
     assert np.array_equal(graph.node("c").params["weight"], numpy_helper.to_array(inits[0]))
     compare(model, graph, [(2, 3, 8, 8)])
 
@@ -252,4 +252,4 @@ def test_a_model_file_imports_with_its_path_in_locations(tmp_path):
     onnx.save(model, str(path))
     graph = import_onnx(path)
     assert graph.node("y").loc.file == str(path) and graph.node("y").loc.node == "conv"
-    assert graph.name == "g"
+    assert graph.name == "g" and graph.meta["source"] == str(path)
