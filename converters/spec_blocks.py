@@ -33,6 +33,7 @@ arithmetic or geometric progression (``"2 ** $index"``), "the first differs"
 """
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -206,19 +207,37 @@ def chain_order(items: list, first: str | None = None) -> list:
     last entry stays last: it is the block's (or the spec's default) output."""
     if len(items) < 3:
         return items
+    last = len(items) - 1
     owner = {n: index for index, item in enumerate(items) for n in item.nodes}
-    needs = [{owner[n] for n in item.inputs if n in owner} for item in items]
-    done: set = set()
+    waiting = [0] * len(items)
+    readers: dict = {}
+    for index, item in enumerate(items):
+        needs = {owner[n] for n in item.inputs if n in owner}
+        waiting[index] = len(needs)
+        for need in needs:
+            readers.setdefault(need, []).append(index)
+    ready = [i for i in range(last) if waiting[i] == 0]
+    heapq.heapify(ready)
+    taken = [False] * len(items)
     order: list = []
     current = items[0].inputs[0] if first is None and items[0].inputs else first
-    last = len(items) - 1
     while len(order) < last:
-        ready = [i for i in range(last) if i not in done and needs[i] <= done]
-        chained = [i for i in ready if items[i].inputs == [current]]
-        pick = (chained or ready)[0]
+        pool = readers.get(order[-1], ()) if order else ready
+        chained = [i for i in pool if i != last and not taken[i] and waiting[i] == 0
+                   and items[i].inputs == [current]]
+        if chained:
+            pick = min(chained)
+        else:
+            while taken[ready[0]]:  # picked earlier through a chain
+                heapq.heappop(ready)
+            pick = heapq.heappop(ready)
+        taken[pick] = True
         order.append(pick)
-        done.add(pick)
         current = items[pick].output
+        for reader in readers.get(pick, ()):
+            waiting[reader] -= 1
+            if waiting[reader] == 0 and reader != last:
+                heapq.heappush(ready, reader)
     return [items[i] for i in order] + [items[last]]
 
 
@@ -275,6 +294,7 @@ def instances(body: Body) -> list[Item]:
 
 
 def repeats(body: Body) -> list[Item]:
+    """Every repeat in the tree (their copies must end up as instances of one block)."""
     out = []
     for item in body.items:
         if item.kind == "repeat":
@@ -290,13 +310,15 @@ def repeats(body: Body) -> list[Item]:
 # ------------------------------------------------------------------ block types
 @dataclass(eq=False)
 class BlockType:
+    """One block of the written spec: the variants it covers, then (once finished) its name,
+    parameters with defaults, input names and layer entries."""
+
     id: int
-    variants: dict  # signature -> a representative instance
+    variants: dict  # signature when first seen -> a representative instance
     name: str = ""
     params: dict = field(default_factory=dict)  # name -> default (REQUIRED when none)
     layers: list = field(default_factory=list)  # spec entries
     inputs: list = field(default_factory=list)
-    height: int = 0
 
 
 class Typing:

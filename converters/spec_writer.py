@@ -14,7 +14,9 @@ What makes the text readable, and where each part lives:
 * wiring: ``from:`` only where an entry does not read exactly the previous entry's
   result; ``name:`` only where the compiler's automatic name (``conv``, ``conv_1``, ...)
   would differ from the node's;
-* layout: one line per layer, as the zoo specs are written (:mod:`converters.spec_yaml`).
+* layout: one line per layer, as the zoo specs are written (:mod:`converters.spec_yaml`);
+* names no spec can produce: refused, or with ``rename=True`` replaced by the names of
+  block instances found from the structure alone (:mod:`converters.spec_structure`).
 
 Every text is checked before it is returned: it is compiled again and compared with the
 graph (node names, ops, resolved attributes, inputs, output types, graph inputs and
