@@ -617,6 +617,8 @@ class Emitter:
                 entry["scalar"] = True
             entries.append(entry)
         self.rename_shared(params, vectors, entries)
+        for flag in flags.values():
+            self.flag_as_condition(flag, params, vectors, entries)
         per_body = []
         for index in range(count):
             values = {}
@@ -628,6 +630,26 @@ class Emitter:
                 values[name] = value
             per_body.append(values)
         return entries, params, per_body
+
+    def flag_as_condition(self, flag, params, vectors, entries) -> None:
+        """``when: "$stride > 1"`` says why a layer is there; a ``with_downsample`` flag that
+        is true exactly where the stride is above 1 only says that it is. A flag that a
+        comparison of an integer parameter reproduces is replaced by that comparison."""
+        want = vectors[flag]
+        for name, vector in vectors.items():
+            if name == flag or not all(_is_int(v) for v in vector):
+                continue
+            default = params[name]
+            tests = [(f"${name} > 1", [v > 1 for v in vector])]
+            if default is not REQUIRED:
+                tests.append((f"${name} != {default}", [v != default for v in vector]))
+            for condition, result in tests:
+                if result == want:
+                    for entry in entries:
+                        if entry["meta"].get("when") == f"${flag}":
+                            entry["meta"]["when"] = condition
+                    del params[flag], vectors[flag]
+                    return
 
     def rename_shared(self, params, vectors, entries) -> None:
         """``filters`` beside ``branch2_filters`` reads as if the first were special: when
