@@ -4,6 +4,8 @@ YAML reads like a hand-written spec (blocks found, defaults left out, from: only
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,7 +101,9 @@ def test_resnet_stages_are_repeats_with_index_expressions():
     assert stage2[block_name]["repeat"] == 2
     assert stage2[block_name]["stride"] == "2 if $index == 0 else 1"
     whens = [next(iter(e.values())).get("when") for e in block["layers"] if isinstance(e, dict)]
-    assert sum(w is not None for w in whens) == 2  # the projection shortcut: conv and batchnorm
+    # the projection shortcut (conv and batchnorm) is there where the stride is: no extra flag
+    assert [w for w in whens if w] == ["$stride > 1", "$stride > 1"]
+    assert block["params"] == {"filters": "required", "stride": 1}
 
 
 def test_googlenet_nests_its_conv_block_inside_the_inception_block():
@@ -115,6 +119,53 @@ def test_a_parameter_that_is_a_multiple_of_another_is_an_expression():
     (block,) = data["blocks"].values()
     conv3 = next(e["conv"] for e in block["layers"] if "conv" in e and e["conv"].get("name") == "conv3")
     assert conv3["filters"] == "$filters * 4"
+
+
+def docs_examples():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "spec-language.md").read_text()
+    return [block for block in re.findall(r"```yaml\n(.*?)```", text, re.S) if block.startswith("netspec: 1")]
+
+
+@pytest.mark.parametrize("index", range(len(docs_examples())))
+def test_every_example_of_the_language_reference_round_trips(index):
+    """Blocks with several inputs, references into instances, repeats with $index, skipped
+    layers, several inputs and outputs, dynamic sizes: the reference's own examples."""
+    graph = load_spec("<docs>", seed=None, text=docs_examples()[index])
+    assert graph_differences(graph, compile_text(spec_text(graph))) == []
+
+
+def test_a_repeated_layer_is_written_with_repeat_and_an_index_expression():
+    graph = load_spec("<t>", seed=None, text="""
+netspec: 1
+inputs: {x: [3, 16, 16]}
+layers:
+  - conv: {filters: "8 * 2 ** $index", kernel: 3, padding: 1, repeat: 3}
+  - relu
+""")
+    data = yaml.safe_load(spec_text(graph))
+    assert data["layers"] == [{"conv": {"filters": "8 * 2 ** $index", "kernel": 3, "padding": 1, "repeat": 3}},
+                              "relu"]
+
+
+def test_outputs_inside_block_instances_are_named_by_their_path():
+    graph = load_spec("<t>", seed=None, text="""
+netspec: 1
+inputs: {x: [3, 16, 16]}
+outputs: [enc.0.features, head]
+blocks:
+  down:
+    layers:
+      - conv: {name: features, filters: 4, kernel: 3, padding: 1}
+      - maxpool: 2
+layers:
+  - down: {name: enc, repeat: 2}
+  - conv: {name: head, from: enc.0.features, filters: 2, kernel: 1}
+""")
+    text = spec_text(graph)
+    data = yaml.safe_load(text)
+    assert data["outputs"] == ["enc.0.features", "head"]
+    assert data["layers"][-1]["conv"]["from"] == "enc.0.features"
+    assert graph_differences(graph, compile_text(text)) == []
 
 
 # ------------------------------------------------------------------ hand-built graphs
