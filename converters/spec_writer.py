@@ -331,6 +331,13 @@ def write_spec(graph: Graph, path: str, weights: bool = True, force: bool = Fals
     folder = os.path.dirname(os.path.abspath(path))
     weights_name = f"{_stem(path)}.safetensors" if weights else None
     text, graph = decompile(graph, weights_name, rename)
+    targets = [path] + ([os.path.join(folder, weights_name)] if weights else [])
+    for target in targets:  # all checks before the first write: both files or neither
+        if any(src and os.path.realpath(src) == os.path.realpath(target) for src in sources):
+            raise NetspecError("refusing to overwrite the input file", SourceLoc(target),
+                               "write the spec under another name")
+        if os.path.exists(target) and not force:
+            raise NetspecError("output exists", SourceLoc(target), "pass force=True to replace it")
     if weights:
         arrays = {key: np.ascontiguousarray(value) for key, value in graph.weights().items()}
         expected = {f"{n.name}.{s.name}" for n in graph.nodes() for s in n.param_specs}

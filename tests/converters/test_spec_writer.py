@@ -313,6 +313,9 @@ def test_write_spec_never_overwrites_and_can_skip_weights(tmp_path):
     assert not (tmp_path / "mlp.safetensors").exists()
     with pytest.raises(NetspecError, match="exists"):
         write_spec(graph, str(path), weights=False)
+    with pytest.raises(NetspecError, match="exists"):
+        write_spec(graph, str(path))
+    assert not (tmp_path / "mlp.safetensors").exists()  # both files or neither
     write_spec(graph, str(path), weights=True, force=True)
     assert (tmp_path / "mlp.safetensors").is_file()
     reloaded = netspec.load(str(path), seed=0)
