@@ -11,8 +11,9 @@ inputs and outputs keep the graph's names; weights are read back through the sou
   export is valid for that sequence length only; :attr:`OnnxModel.notes` records the tracer's
   warnings when this happens.
 * keras: Keras 3's ``model.export(format="onnx")`` converts through ``tf2onnx`` on the
-  TensorFlow backend. netspec does not install tf2onnx (it breaks on Keras 3 and numpy 2), so
-  without it this route says so instead of failing deep inside Keras.
+  TensorFlow backend (tf2onnx 1.17 works with Keras 3 and numpy 2; netspec's ``dev`` extra
+  installs it). Without it this route says so instead of failing deep inside Keras. The
+  export's output and batch names are tf2onnx's; :func:`name_boundary` sets the graph's.
 """
 from __future__ import annotations
 
@@ -153,7 +154,28 @@ def export_keras(graph, opset: int):
             model.export(path, format="onnx", verbose=False, opset_version=opset)
         except Exception as exc:
             raise NetspecError(f"keras ONNX export failed: {str(exc).strip().splitlines()[0]}") from None
-        return onnx.load_model(path), model, []
+        proto = onnx.load_model(path)
+    name_boundary(proto, graph)
+    return proto, model, []
+
+
+def name_boundary(proto, graph) -> None:
+    """Give an exported model the graph's input and output names and a ``batch`` symbol.
+
+    tf2onnx names outputs after TensorFlow tensors (``Identity:0``) and the batch axis
+    ``unk__51``; renaming them here lets every runner feed and read the model by the
+    graph's names, as it does a direct build."""
+    values = list(proto.graph.input) + list(proto.graph.output)
+    renames = {v.name: n for v, n in zip(proto.graph.output, graph.outputs) if v.name != n}
+    for node in proto.graph.node:
+        node.input[:] = [renames.get(i, i) for i in node.input]
+        node.output[:] = [renames.get(o, o) for o in node.output]
+    for value in proto.graph.output:
+        value.name = renames.get(value.name, value.name)
+    for value in values:
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].dim_param:
+            dims[0].dim_param = BATCH_DIM
 
 
 EXPORTERS = {"torch": export_torch, "keras": export_keras}

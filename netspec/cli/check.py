@@ -31,6 +31,8 @@ def add_arguments(parser):
     parser.add_argument("--grad", action="store_true", help="also compare gradients (torch vs keras)")
     parser.add_argument("--train-step", action="store_true", help="also compare one SGD step (torch vs keras)")
     parser.add_argument("--opset", type=int, help="onnx opset (default 17)")
+    parser.add_argument("--via", choices=["torch", "keras"],
+                        help="onnx: check the framework's own ONNX export instead of the direct build")
     parser.add_argument("--json", metavar="REPORT.json", help="write the report as JSON ('-' for stdout)")
     parser.add_argument("--force", action="store_true", help="replace an existing --json file")
 
@@ -61,10 +63,10 @@ def run(args) -> int:
         get_backend(b)  # unknown or missing backends fail here, before anything is built
     graph = load_graph(args, seed=args.seed)
     user = read_inputs(args.inputs, args.input_layout) if args.inputs else None
-    options = {"onnx": {"opset": args.opset}} if args.opset else None
+    onnx_options = {k: v for k, v in (("opset", args.opset), ("via", args.via)) if v is not None}
     report = check(graph, backends, inputs=user, inputs_label=args.inputs or "user inputs",
                    batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol, grad=args.grad,
-                   train_step=args.train_step, options=options, dynamic_size=args.size)
+                   train_step=args.train_step, options={"onnx": onnx_options}, dynamic_size=args.size)
     if args.json:
         dump_json(report.to_json(), args.json, force=args.force)
     if args.json != "-":

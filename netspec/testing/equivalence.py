@@ -235,7 +235,11 @@ def check(graph, backends=DEFAULT_BACKENDS, inputs: dict | None = None, inputs_l
                     report.rows.append(Row("output", label, name, ref, other, diff))
                     failed |= not diff.ok
             if failed and localise_failures:
-                found = localise(graph, runners, values_cache, ref, other, label, feed, tolerance)
+                try:
+                    found = localise(graph, runners, values_cache, ref, other, label, feed, tolerance)
+                except NetspecError as exc:  # e.g. an exported onnx model has no per-node values
+                    report.notes.append(f"cannot localise {ref} vs {other}: {exc.message}")
+                    continue
                 if found is not None:
                     report.divergences.append(found)
     if grad or train_step:
