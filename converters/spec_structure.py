@@ -34,6 +34,7 @@ from .spec_blocks import _auto_name, node_order
 
 MAX_PATTERN = 12  # tokens in one searched pattern; blocks longer than this are rare
 MERGE_NAMES = {"add": "residual", "concat": "module", "multiply": "gated"}
+NESTED_MIN = 6  # layers in a segment before its inside is searched too
 
 
 def chain_first_order(graph) -> list[str]:
@@ -129,136 +130,153 @@ def signature(graph, nodes: list[str]) -> tuple:
 
 @dataclass(eq=False)
 class Token:
-    """A segment (``nodes``), a unit instance (``unit``, ``children``) or a run of unit
-    instances (``unit``, ``copies``)."""
+    """A run of nodes seen as one thing: a segment or a single node (``nodes``), a unit
+    instance (``unit``, ``children``) or a run of instances of one unit (``unit``, ``copies``)."""
 
     symbol: tuple
-    weight: int
-    nodes: list = field(default_factory=list)
+    nodes: list  # every graph node inside, in order
     unit: int | None = None
     children: list = field(default_factory=list)
     copies: list = field(default_factory=list)
+
+    @property
+    def weight(self) -> int:
+        return len(self.nodes)
 
 
 @dataclass
 class Unit:
     name: str
-    pattern: tuple
+    key: tuple
+
+
+def _nodes(tokens) -> list:
+    return [n for t in tokens for n in t.nodes]
 
 
 class Finder:
+    """Units shared across the whole graph: a window of tokens is an instance of a unit
+    when its token symbols and its wiring (:func:`signature` of its nodes) are the unit's."""
+
     def __init__(self, graph):
         self.graph = graph
         self.units: list[Unit] = []
+        self.by_key: dict = {}
         self.taken: set = set()
 
+    def key(self, tokens) -> tuple:
+        return tuple(t.symbol for t in tokens), signature(self.graph, _nodes(tokens))
+
     def unit_name(self, tokens) -> str:
-        """After what it holds: the op that merges its branches (``residual`` for add,
-        ``module`` for concat), else its first ops (``conv_relu``); ``stage`` for units of units."""
-        if all(t.unit is None for t in tokens):
-            ops = [self.graph.node(n).op for t in tokens for n in t.nodes]
-            merges = [MERGE_NAMES[op] for op in ops if op in MERGE_NAMES]
-            base = merges[-1] if merges else "_".join(dict.fromkeys(ops[:3])) if len(ops) > 1 else ops[0] + "_block"
+        """After what it holds: the op that merges its branches at its end (``residual`` for
+        add, ``module`` for concat), else its first ops (``conv_relu``)."""
+        ops = [self.graph.node(n).op for n in _nodes(tokens)]
+        tail = [op for op in ops if OPS[op].family != "activation"][-1:] or ops[-1:]
+        if tail[0] in MERGE_NAMES:
+            base = MERGE_NAMES[tail[0]]
         else:
-            base = "stage"
+            base = "_".join(dict.fromkeys(ops[:3])) if len(set(ops)) > 1 else ops[0] + "_block"
         name, n = base, 1
         while name in self.taken:
             name, n = f"{base}_{n}", n + 1
         self.taken.add(name)
         return name
 
-    def new_unit(self, tokens) -> int:
-        self.units.append(Unit(self.unit_name(tokens), tuple(t.symbol for t in tokens)))
-        return len(self.units) - 1
+    def wrap(self, tokens) -> Token:
+        key = self.key(tokens)
+        if key not in self.by_key:
+            self.by_key[key] = len(self.units)
+            self.units.append(Unit(self.unit_name(tokens), key))
+        unit = self.by_key[key]
+        return Token(("unit", unit), _nodes(tokens), unit=unit, children=list(tokens))
 
-    def wrap(self, unit: int, tokens) -> Token:
-        return Token(("unit", unit), sum(t.weight for t in tokens), unit=unit, children=list(tokens))
-
-    def runs(self, tokens) -> list:
-        """Consecutive instances of one unit as one run token."""
-        out = []
-        for token in tokens:
-            previous = out[-1] if out else None
-            if token.unit is not None and not token.copies and previous is not None \
-                    and previous.unit == token.unit:
-                if previous.copies:
-                    previous.copies.append(token)
-                    previous.weight += token.weight
-                else:
-                    out[-1] = Token(("run", token.unit), previous.weight + token.weight, unit=token.unit,
-                                    copies=[previous, token])
-                continue
-            out.append(token)
-        for token in out:  # a run's symbol says how many copies: patterns match it exactly
-            if token.copies:
-                token.symbol = ("run", token.unit, len(token.copies))
+    def reads(self, token) -> list:
+        inside = set(token.nodes)
+        out: list = []
+        for name in token.nodes:
+            for src in self.graph.node(name).inputs:
+                if src not in inside and src not in out:
+                    out.append(src)
         return out
 
-    def best_pattern(self, tokens):
-        """The repeated token run (2 to MAX_PATTERN tokens, two or more layers) whose
-        replacement by a unit saves the most layers; None when nothing repeats."""
+    def runs(self, tokens) -> list:
+        """Consecutive instances of one unit, each reading only the one before: one run
+        (a spec's repeat stacks copies that way and no other)."""
+        out: list = []
+        for token in tokens:
+            previous = out[-1] if out else None
+            if (token.unit is not None and not token.copies and previous is not None
+                    and previous.unit == token.unit and self.reads(token) == [previous.nodes[-1]]):
+                copies = previous.copies or [previous]
+                out[-1] = Token(("run", token.unit, len(copies) + 1), previous.nodes + token.nodes,
+                                unit=token.unit, copies=[*copies, token])
+                continue
+            out.append(token)
+        return out
+
+    def best_pattern(self, tokens, min_weight: int = 2):
+        """The repeated window (2 to MAX_PATTERN tokens, ``min_weight`` or more layers)
+        whose replacement by a unit saves the most layers; None when nothing repeats."""
         best, best_gain = None, 0
-        symbols = [t.symbol for t in tokens]
         for length in range(2, min(MAX_PATTERN, len(tokens) // 2) + 1):
             seen: dict = {}
             for start in range(len(tokens) - length + 1):
-                seen.setdefault(tuple(symbols[start:start + length]), []).append(start)
-            for pattern, starts in seen.items():
-                if len(set(pattern)) == 1:
+                window = tokens[start:start + length]
+                if len({t.symbol for t in window}) == 1:
                     continue  # a run of one thing is a repeat, not a new block
+                seen.setdefault(self.key(window), []).append(start)
+            for key, starts in seen.items():
                 count, end = 0, -1
-                for s in starts:
-                    if s > end:
+                for start in starts:
+                    if start > end:
                         count += 1
-                        end = s + length - 1
-                if count < 2:
-                    continue
-                weight = sum(tokens[starts[0] + i].weight for i in range(length))
+                        end = start + length - 1
+                weight = len(_nodes(tokens[starts[0]:starts[0] + length]))
                 gain = (count - 1) * weight - length
-                if weight >= 2 and gain > best_gain:
-                    best, best_gain = pattern, gain
+                if count >= 2 and weight >= min_weight and gain > best_gain:
+                    best, best_gain = (length, key), gain
         return best
 
     def replace(self, tokens, pattern) -> list:
-        unit = self.new_unit(self._sample(tokens, pattern))
-        out, i, n = [], 0, len(pattern)
+        length, key = pattern
+        out, i = [], 0
         while i < len(tokens):
-            if tuple(t.symbol for t in tokens[i:i + n]) == pattern:
-                out.append(self.wrap(unit, tokens[i:i + n]))
-                i += n
+            window = tokens[i:i + length]
+            if len(window) == length and self.key(window) == key:
+                out.append(self.wrap(window))
+                i += length
             else:
                 out.append(tokens[i])
                 i += 1
         return out
 
-    @staticmethod
-    def _sample(tokens, pattern):
-        symbols = [t.symbol for t in tokens]
-        for i in range(len(tokens)):
-            if tuple(symbols[i:i + len(pattern)]) == pattern:
-                return tokens[i:i + len(pattern)]
-        return []
-
-    def find(self, segs: list[list[str]]) -> list:
-        sigs: dict = {}
-        tokens = []
-        for nodes in segs:
-            sig = signature(self.graph, nodes)
-            sigs.setdefault(sig, len(sigs))
-            tokens.append(Token(("seg", sigs[sig]), len(nodes), nodes=nodes))
-        counts = Counter(t.symbol for t in tokens)
-        units: dict = {}
-        for index, token in enumerate(tokens):  # repeated multi-layer segments: a unit each
-            if token.weight >= 2 and counts[token.symbol] >= 2:
-                if token.symbol not in units:
-                    units[token.symbol] = self.new_unit([token])
-                tokens[index] = self.wrap(units[token.symbol], [token])
+    def compress(self, tokens, min_weight: int = 2) -> list:
         tokens = self.runs(tokens)
         while True:
-            pattern = self.best_pattern(tokens)
+            pattern = self.best_pattern(tokens, min_weight)
             if pattern is None:
                 return tokens
             tokens = self.runs(self.replace(tokens, pattern))
+
+    def inside(self, nodes) -> list:
+        """A large segment's own repeated structure (an inception module's conv-bn-relu
+        branches), searched among its single nodes. Inside a block, two layers are not worth
+        a block of their own: a residual block's two conv-bn pairs stay as they are."""
+        single = [Token(("node", self.graph.node(n).op), [n]) for n in nodes]
+        return self.compress(single, min_weight=3) if len(nodes) >= NESTED_MIN else single
+
+    def find(self, segs: list[list[str]]) -> list:
+        tokens = [Token(("seg", signature(self.graph, nodes)), nodes) for nodes in segs]
+        counts = Counter(t.symbol for t in tokens)
+        out = []
+        for token in tokens:  # repeated multi-layer segments: a unit each, with its inner units
+            if token.weight >= 2 and counts[token.symbol] >= 2:
+                out.append(self.wrap(self.inside(token.nodes)))
+            elif token.weight >= NESTED_MIN:
+                out.extend(self.inside(token.nodes))
+            else:
+                out.extend(Token(("node", self.graph.node(n).op), [n]) for n in token.nodes)
+        return self.compress(out)
 
 
 def structural_names(graph) -> tuple[list[str], dict[str, str], int]:
