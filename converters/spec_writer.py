@@ -143,6 +143,8 @@ def spec_data(graph: Graph, weights_file: str | None = None, share: bool = True)
                  "layers": b.layers}
         for b in blocks}
     spec["layers"] = entries
+    if graph.meta.get("train"):
+        spec["train"] = graph.meta["train"]  # how to train it is part of the model's spec
     return spec
 
 
@@ -155,6 +157,8 @@ def graph_differences(expected: Graph, actual: Graph, weights: bool = False, lim
         a, b = getattr(expected, what), getattr(actual, what)
         if list(a) != list(b) if isinstance(a, list) else a != b:
             out.append(f"graph {what}: expected {a!r}, got {b!r}")
+    if expected.meta.get("train") != actual.meta.get("train"):
+        out.append(f"train section: expected {expected.meta.get('train')!r}, got {actual.meta.get('train')!r}")
     names_a, names_b = set(expected.nx.nodes), set(actual.nx.nodes)
     for name in sorted(names_a - names_b)[:limit]:
         out.append(f"node '{name}' is missing")

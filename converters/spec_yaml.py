@@ -117,4 +117,7 @@ def spec_yaml(spec: dict) -> str:
         lines.pop()
     lines += ["", "layers:"]
     lines += [layer_line(e, "  ") for e in spec["layers"]]
+    if spec.get("train"):
+        lines += ["", "train:"]
+        lines += [f"  {key}: {scalar(value)}" for key, value in spec["train"].items()]
     return "\n".join(lines) + "\n"

@@ -134,6 +134,24 @@ def test_every_example_of_the_language_reference_round_trips(index):
     assert graph_differences(graph, compile_text(spec_text(graph))) == []
 
 
+def test_the_train_section_is_written_back():
+    graph = load_spec("<t>", seed=None, text="""
+netspec: 1
+inputs: {image: [1, 8, 8]}
+layers:
+  - flatten
+  - dense: {units: 10}
+train:
+  data: digits
+  loss: cross_entropy
+  optimizer: {sgd: {lr: 0.1, momentum: 0.9, weight_decay: 5e-4}}
+  epochs: 3
+""")
+    text = spec_text(graph)
+    assert yaml.safe_load(text)["train"]["optimizer"] == {"sgd": {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0005}}
+    assert compile_text(text).meta["train"] == graph.meta["train"]
+
+
 def test_a_repeated_layer_is_written_with_repeat_and_an_index_expression():
     graph = load_spec("<t>", seed=None, text="""
 netspec: 1
