@@ -71,7 +71,7 @@ class SpecAttrs:
 
     op: str
     minimal: dict
-    explicit: dict
+    explicit: dict  # lacks the attributes only their default can express (clip.min: None)
 
 
 def _resolves_to(op, given: dict, ins, target: dict) -> bool:
@@ -100,8 +100,8 @@ def spec_attrs(graph, node) -> SpecAttrs:
     target = node.attrs
     full = {}
     for attr in op.attrs:
-        if attr.name in target:
-            full[attr.name] = _fullest(attr, target[attr.name])
+        if attr.name in target and not (target[attr.name] is None and attr.default is None):
+            full[attr.name] = _fullest(attr, target[attr.name])  # (a None default cannot be written)
     if not _resolves_to(op, full, ins, target):
         raise NetspecError(f"{node.op} '{node.name}': its attributes {target} cannot be written "
                            "as spec attributes that resolve to them", SourceLoc(node=node.name),

@@ -526,7 +526,16 @@ class Emitter:
     # ---------------------------------------------------------- slot values of one entry
     def op_values(self, node: str, keys) -> dict:
         spec = self.attrs(node)
-        return {k: spec.minimal[k] if k in spec.minimal else spec.explicit[k] for k in keys}
+        out = {}
+        for key in keys:
+            if key in spec.minimal:
+                out[key] = spec.minimal[key]
+            elif key in spec.explicit:
+                out[key] = spec.explicit[key]
+            else:  # only the default says it, and a block shared with a node that differs cannot
+                raise NetspecError(f"node '{node}': its {key} is the default, which no spec value spells",
+                                   SourceLoc(node=node), "such nodes get a block of their own")
+        return out
 
     def slots(self, items: list) -> list[tuple[str, list]]:
         """(key, value per instance) for one entry position across instances (None: the
