@@ -91,6 +91,9 @@ def test_repeated_structures_become_blocks(name):
     blocks = yaml.safe_load(text)["blocks"]
     assert len(blocks) == BLOCKS[name], list(blocks)
     assert layer_entries(text) * 3 < len(graph), "much shorter than one line per layer"
+    flat = spec_text(renamed(graph, {n: n.replace(".", "_") for n in graph.nx.nodes}))
+    assert "blocks" not in yaml.safe_load(flat)
+    assert len(text) * 2.5 < len(flat), "much shorter than the flat spec of the same graph"
 
 
 def test_resnet_stages_are_repeats_with_index_expressions():
