@@ -9,19 +9,22 @@
 * LSTM: the zoo's peephole lstm against a hand-written Keras RNN cell, and the same model
   without peepholes (benchmarks/specs/lstm_plain.yaml) against ``keras.layers.LSTM``.
 
-Each pair is timed interleaved (emitted, native, emitted, ...) after a warm-up, and the
-medians are compared: the target is emitted/native <= 1.05. Prints a Markdown table for
-the ``## Keras backend`` section of benchmarks/RESULTS.md.
+Weights are copied by structure (kind, weight shapes and the weighted layers upstream; see
+``copy_weights``), never by name, and the outputs compared. Each pair is timed interleaved
+(emitted, native, then native, emitted) after two warm-up calls, cheap calls repeated until
+they fill a few seconds, and the median CPU times are compared (wall times beside them), as
+in benchmarks/timing.py; TensorFlow runs one intra- and one inter-op thread by default,
+because on two cores shared with other jobs its thread pools make wall time a lottery
+(``--threads 0`` keeps TensorFlow's defaults). The target is emitted/native <= 1.05.
+Prints a Markdown table for the ``## Keras backend`` section of benchmarks/RESULTS.md.
 
-    .venv/bin/python benchmarks/keras_vs_native.py [--repeat 5] [--only resnet50,unet,lstm]
+    .venv/bin/python benchmarks/keras_vs_native.py [--repeat 5] [--threads 1] [--only resnet50,unet,lstm]
 """
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -30,14 +33,18 @@ import numpy as np  # noqa: E402
 
 import netspec  # noqa: E402
 from netspec.backends import get_backend  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 B = get_backend("keras")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 # ---------------------------------------------------------------- weight mapping by structure
-def _producer(layer):
-    return layer.input._keras_history.operation
+def _parents(layer) -> list:
+    if isinstance(layer, keras.layers.InputLayer):
+        return []
+    inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+    return [t._keras_history.operation for t in inputs]
 
 
 def _signature(layer):
@@ -45,36 +52,44 @@ def _signature(layer):
         tuple(w.shape) for w in layer.weights)
 
 
+def _weighted_ancestors(model) -> dict:
+    """id(layer) -> the set of ids of the nearest layers with weights upstream of it, looking
+    through weightless layers (activations, pads, pools, adds): the layer's place in the
+    network, independent of names and of the order in which ``model.layers`` lists
+    independent branches."""
+    memo: dict = {}
+
+    def nearest(layer):
+        if id(layer) not in memo:
+            found = set()
+            for p in _parents(layer):
+                found |= {id(p)} if p.weights else nearest(p)
+            memo[id(layer)] = frozenset(found)
+        return memo[id(layer)]
+
+    return {id(layer): nearest(layer) for layer in model.layers}
+
+
 def copy_weights(src, dst) -> int:
-    """Copy every weight of ``src`` into ``dst`` by structure: convolutions, dense and
-    recurrent layers by (kind, weight shapes) in topological order, batchnorms through the
-    layer that feeds them (a residual block's shortcut and last batchnorm have equal shapes
-    but come in different orders in the two models). Returns the number of layers copied."""
-    def weighted(model):
-        return [layer for layer in model.layers if layer.weights]
+    """Copy every weight of ``src`` into ``dst`` by structure; returns the layers copied.
 
-    def is_bn(layer):
-        return isinstance(layer, keras.layers.BatchNormalization)
-
-    by_sig: dict = {}
-    for layer in weighted(dst):
-        if not is_bn(layer):
-            by_sig.setdefault(_signature(layer), []).append(layer)
-    matched, copied = {}, 0
-    for layer in weighted(src):
-        if is_bn(layer):
-            continue
-        target = by_sig[_signature(layer)].pop(0)
-        target.set_weights(layer.get_weights())
-        matched[id(layer)] = target
-        copied += 1
-    assert not any(by_sig.values()), "unmatched layers in the native model"
-    dst_bn = {id(_producer(layer)): layer for layer in weighted(dst) if is_bn(layer)}
-    for layer in weighted(src):
-        if is_bn(layer):
-            dst_bn[id(matched[id(_producer(layer))])].set_weights(layer.get_weights())
-            copied += 1
-    return copied
+    Layers with weights are paired in ``src``'s topological order: a ``dst`` layer matches if
+    it has the same kind and weight shapes and is fed by the images of the ``src`` layer's
+    nearest weighted ancestors. Kind and shapes alone are not enough: a ResNet block's 1x1
+    expansion and its 1x1 projection shortcut look alike, and the two models list them in
+    different orders (then the output comparison would fail, as it did)."""
+    src_up, dst_up = _weighted_ancestors(src), _weighted_ancestors(dst)
+    free = [layer for layer in dst.layers if layer.weights]
+    image: dict = {}
+    for layer in (lay for lay in src.layers if lay.weights):
+        want = frozenset(id(image[a]) for a in src_up[id(layer)])
+        match = next((d for d in free if _signature(d) == _signature(layer) and dst_up[id(d)] == want), None)
+        assert match is not None, f"no layer of the native model matches {layer.name} {_signature(layer)}"
+        match.set_weights(layer.get_weights())
+        free.remove(match)
+        image[id(layer)] = match
+    assert not free, f"unmatched layers in the native model: {[d.name for d in free]}"
+    return len(image)
 
 
 # ---------------------------------------------------------------- hand-written models
@@ -133,19 +148,6 @@ def native_lstm(features, units, classes, peephole):
 
 
 # ---------------------------------------------------------------- timing
-def interleaved(fns: dict, repeat: int) -> dict:
-    """Median seconds per callable, calls interleaved so load drifts hit both alike."""
-    for fn in fns.values():
-        fn()  # warm-up: tracing and first-call allocation
-    times = {k: [] for k in fns}
-    for _ in range(repeat):
-        for key, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def compare(name, graph, native, x, y, loss, repeat):
     emitted = B.build(graph)
     copied = copy_weights(emitted, native)
@@ -155,9 +157,9 @@ def compare(name, graph, native, x, y, loss, repeat):
     for model in (emitted, native):
         model.compile(optimizer=keras.optimizers.SGD(0.001), loss=loss)
     predict = interleaved({"emitted": lambda: emitted.predict_on_batch(x),
-                           "native": lambda: native.predict_on_batch(x)}, repeat)
+                           "native": lambda: native.predict_on_batch(x)}, repeat, warmup=2)
     train = interleaved({"emitted": lambda: emitted.train_on_batch(x, y),
-                         "native": lambda: native.train_on_batch(x, y)}, repeat)
+                         "native": lambda: native.train_on_batch(x, y)}, repeat, warmup=2)
     params = (emitted.count_params(), native.count_params())
     return {"model": name, "params": params, "layers copied": copied, "rel err": err,
             "predict": predict, "train": train, "transposes": B.count_transposes(emitted)}
@@ -200,25 +202,37 @@ BENCHES = {"resnet50": [bench_resnet50], "unet": [bench_unet],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="at least this many timed calls each")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="TensorFlow intra- and inter-op threads (0: TensorFlow's default)")
     parser.add_argument("--only", default=",".join(BENCHES))
     args = parser.parse_args()
+    if args.threads and keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     rows = []
     for key in args.only.split(","):
         for bench in BENCHES[key]:
             r = bench(args.repeat)
             rows.append(r)
-            print(f"# {r['model']}: done", file=sys.stderr, flush=True)
+            print(f"# {r['model']}: {r['predict']} {r['train']}", file=sys.stderr, flush=True)
     device = "GPU" if keras.config.backend() == "tensorflow" and __import__("tensorflow").config.list_physical_devices("GPU") else "CPU"
-    print(f"Keras {keras.__version__} on {keras.config.backend()}, {device}, {os.cpu_count()} cores; "
-          f"medians of {args.repeat} interleaved runs after a warm-up.\n")
-    print("| model | params (emitted / native) | max rel. output diff | transposes | predict emitted / native (s) | ratio | train_on_batch emitted / native (s) | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    threads = f"{args.threads} thread(s)" if args.threads else "default threads"
+    print(f"Keras {keras.__version__} on {keras.config.backend()}, {device}, {os.cpu_count()} cores, {threads}. "
+          f"Medians of at least {args.repeat} interleaved calls after a warm-up (n = calls each): CPU time "
+          "of the process, with the wall-time ratio beside it.\n")
+    print("| model | params (emitted / native) | max rel. output diff | transposes "
+          "| predict CPU s emitted / native (n) | ratio | wall ratio "
+          "| train_on_batch CPU s emitted / native (n) | ratio | wall ratio |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        p, t = r["predict"], r["train"]
-        print(f"| {r['model']} | {r['params'][0]:,} / {r['params'][1]:,} | {r['rel err']:.1e} | {r['transposes']} | "
-              f"{p['emitted']:.3f} / {p['native']:.3f} | {p['emitted'] / p['native']:.3f} | "
-              f"{t['emitted']:.3f} / {t['native']:.3f} | {t['emitted'] / t['native']:.3f} |")
+        cells = [r["model"], f"{r['params'][0]:,} / {r['params'][1]:,}", f"{r['rel err']:.1e}", str(r["transposes"])]
+        for d in (r["predict"], r["train"]):
+            e, n = d["emitted"], d["native"]
+            cells += [f"{e['cpu']:.3f} / {n['cpu']:.3f} ({e['n']})", f"{e['cpu'] / n['cpu']:.3f}",
+                      f"{e['wall'] / n['wall']:.3f}"]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -21,27 +21,34 @@ models' eval outputs on the same input are then compared (reported as the max ab
 difference; the same kernels run in the same order, so it is normally 0).
 
 **Time.** Eval-mode forward under ``no_grad`` and a train-mode forward + backward (loss
-``mean(out**2)``, gradients reset to None before each step, outside the timed region).
-After a warm-up call of each, calls are interleaved (emitted, handwritten, then
-handwritten, emitted on the next repetition) so drifting load from other processes hits
-both alike; the table shows medians. Target: emitted / handwritten <= 1.03.
+``mean(out**2)``, gradients reset to None before each step, outside the timed region),
+interleaved call by call after a warm-up, cheap steps repeated until they fill a few
+seconds (benchmarks/timing.py). The ratio is taken on the median CPU time of the process,
+with the wall-time ratio beside it: the machine this was written on has two cores shared
+with other jobs, and there wall time swings by tens of percent from one call to the next.
+For the same reason torch runs one intra-op thread by default (``--threads 0`` keeps
+torch's own default): with two threads on two busy cores, a step waits for whichever
+thread the scheduler parked. Target: emitted / handwritten <= 1.03.
 
-**Peak memory.** ``tracemalloc`` does not see torch's allocations and torch has no CPU
-allocator statistics, so memory is measured the operating system's way: each (model,
-variant, mode) runs in its own fresh subprocess, which builds the model, runs one warm-up
-step, records its resident set size (``VmRSS``), resets the kernel's high-water mark
-(writing ``5`` to ``/proc/self/clear_refs``), runs two more steps and reads ``VmHWM``. The
-difference is the extra memory a step needs on top of the resident model (activations,
-saved tensors, gradients, workspaces). The subprocess runs with
-``MALLOC_MMAP_THRESHOLD_=65536`` so glibc serves every tensor of 64 KiB or more with its own
-``mmap`` and returns it on free; otherwise malloc's caching would hide allocations made
-after the warm-up. Target: emitted / handwritten peak step memory <= 1.05.
+**Peak memory.** ``tracemalloc`` does not see torch's allocations and torch keeps no CPU
+allocator statistics, so each (model, variant, mode) runs in its own fresh subprocess and is
+measured two ways after a warm-up step. *Tensors*: one step under ``torch.profiler`` with
+``profile_memory=True``; the running sum of the allocator's allocation and free events, in
+time order, peaks at the most tensor memory the step held at once (exact, and blind to
+malloc). *Resident set*: the subprocess records ``VmRSS``, resets the kernel's high-water
+mark (writing ``5`` to ``/proc/self/clear_refs``), runs two steps and reads ``VmHWM``; it
+runs with ``MALLOC_MMAP_THRESHOLD_=65536`` so glibc serves every tensor of 64 KiB or more
+with its own ``mmap`` and returns it on free (otherwise malloc's caching would hide
+allocations made after the warm-up). The resident set also counts oneDNN workspaces and
+malloc's small-block heap, so it wobbles by a few hundred KiB: for the LSTMs, whose steps
+need a few MiB, only the tensor figure can resolve 5 %. Both exclude the model's own
+weights. Target: emitted / handwritten peak step memory <= 1.05.
 
 **Build time.** ``netspec.build("resnet50", backend="torch", seed=0)`` (spec compile,
 weight initialisation from the seed, emit, load) in a fresh process after imports (the
 first call pays one-time costs), then the median of three more calls. Target: under 2 s.
 
-    .venv/bin/python benchmarks/torch_vs_handwritten.py [--repeat 7] [--only resnet50,unet,lstm]
+    .venv/bin/python benchmarks/torch_vs_handwritten.py [--repeat 7] [--threads 1] [--only resnet50,unet,lstm]
 """
 from __future__ import annotations
 
@@ -60,6 +67,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import netspec
+from timing import interleaved
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LSTM_PLAIN = os.path.join(HERE, "specs", "lstm_plain.yaml")
@@ -298,22 +306,10 @@ def reset_grads(model):
     model.zero_grad(set_to_none=True)
 
 
-def interleaved(models: dict, step, x, repeat: int) -> dict:
-    """Median CPU and wall seconds of ``step`` per model: ``{model: (cpu, wall)}``. Calls
-    alternate (AB, BA, ...) after a warm-up call of each."""
-    keys = list(models)
-    for k in keys:
-        reset_grads(models[k])
-        step(models[k], x)
-    times = {k: ([], []) for k in keys}
-    for r in range(repeat):
-        for k in (keys if r % 2 == 0 else keys[::-1]):
-            reset_grads(models[k])
-            cpu, wall = time.process_time(), time.perf_counter()
-            step(models[k], x)
-            times[k][0].append(time.process_time() - cpu)
-            times[k][1].append(time.perf_counter() - wall)
-    return {k: (statistics.median(c), statistics.median(w)) for k, (c, w) in times.items()}
+def time_pair(models: dict, step, x, repeat: int) -> dict:
+    """Interleaved CPU and wall medians of ``step`` on each model (see benchmarks/timing.py)."""
+    return interleaved({k: (lambda m=m: step(m, x)) for k, m in models.items()}, repeat,
+                       before=lambda k: reset_grads(models[k]))
 
 
 # ---------------------------------------------------------------- memory, in a subprocess
@@ -340,12 +336,31 @@ def child_memory(name: str, variant: str, mode: str) -> dict:
     for _ in range(2):
         reset_grads(model)
         step(model, x)
-    return {"base_mib": base / 1024, "peak_mib": _status_kib("VmHWM") / 1024,
-            "step_mib": (_status_kib("VmHWM") - base) / 1024}
+    rss = {"base_mib": base / 1024, "peak_mib": _status_kib("VmHWM") / 1024,
+           "step_mib": (_status_kib("VmHWM") - base) / 1024}
+    reset_grads(model)
+    return {**rss, "tensor_mib": tensor_peak(lambda: step(model, x)) / 2 ** 20}
+
+
+def tensor_peak(fn) -> int:
+    """Peak bytes of tensor memory that ``fn`` holds at once, above what was live before it:
+    the running sum of the allocation (+) and free (-) events that torch's CPU allocator
+    reports to the profiler, in time order. Exact and blind to malloc's caching, unlike RSS."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    live = peak = 0
+    for e in events:
+        live += e.nbytes()
+        peak = max(peak, live)
+    return peak
 
 
 def run_child(*args) -> dict:
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="65536")
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="65536",
+               NETSPEC_BENCH_THREADS=str(torch.get_num_threads()))
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", *args],
                          env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -367,8 +382,8 @@ def child_build() -> dict:
 def bench(name: str, repeat: int) -> dict:
     emitted, hand, x, copied, diff = build_pair(name)
     models = {"emitted": emitted, "handwritten": hand}
-    fwd = interleaved(models, forward_step, x, repeat)
-    train = interleaved(models, train_step, x, repeat)
+    fwd = time_pair(models, forward_step, x, repeat)
+    train = time_pair(models, train_step, x, repeat)
     del models, emitted, hand
     gc.collect()
     memory = {mode: {v: run_child("memory", name, v, mode) for v in ("emitted", "handwritten")}
@@ -376,17 +391,16 @@ def bench(name: str, repeat: int) -> dict:
     return {"name": name, "copied": copied, "diff": diff, "forward": fwd, "train": train, "memory": memory}
 
 
-def ratio(d: dict, key: str | None = None) -> float:
-    e, h = (d["emitted"], d["handwritten"]) if key is None else (d["emitted"][key], d["handwritten"][key])
-    return e / h
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=7, help="at least this many timed calls each")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--only", default=",".join(GROUPS))
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    threads = int(os.environ.get("NETSPEC_BENCH_THREADS", args.threads)) if args.child else args.threads
+    if threads:
+        torch.set_num_threads(threads)
     if args.child:
         kind, *rest = args.child
         print(json.dumps(child_memory(*rest) if kind == "memory" else child_build()))
@@ -399,22 +413,34 @@ def main() -> None:
         for name in GROUPS[group]:
             rows.append(bench(name, args.repeat))
             print(f"# {name}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
-    print(f"torch {torch.__version__}, CPU, {os.cpu_count()} cores, {torch.get_num_threads()} threads; "
-          f"medians of {args.repeat} interleaved runs after a warm-up; peak memory per step above the "
-          "resident model (VmHWM - VmRSS, own subprocess each).\n")
-    print("| model | tensors copied | max abs output diff | forward emitted / hand (ms) | ratio "
-          "| fwd+bwd emitted / hand (ms) | ratio | peak MiB fwd emitted / hand | ratio "
-          "| peak MiB fwd+bwd emitted / hand | ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"torch {torch.__version__}, CPU only, {os.cpu_count()} cores, {torch.get_num_threads()} intra-op "
+          f"thread(s). Times: medians of at least {args.repeat} interleaved calls after a warm-up (n = calls "
+          "each), CPU time of the process, with the wall-time ratio beside it. Peak memory: the rise of the "
+          "resident set during a step above the resident model (VmHWM - VmRSS, a fresh subprocess each).\n")
+    print("| model | tensors copied | max abs output diff | forward CPU ms emitted / hand (n) | ratio "
+          "| wall ratio | fwd+bwd CPU ms emitted / hand (n) | ratio | wall ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        f, t, mf, mt = r["forward"], r["train"], r["memory"]["forward"], r["memory"]["train"]
-        print(f"| {LABELS[r['name']]} | {r['copied']} | {r['diff']:.1e} "
-              f"| {f['emitted'] * 1e3:.1f} / {f['handwritten'] * 1e3:.1f} | {ratio(f):.3f} "
-              f"| {t['emitted'] * 1e3:.1f} / {t['handwritten'] * 1e3:.1f} | {ratio(t):.3f} "
-              f"| {mf['emitted']['step_mib']:.1f} / {mf['handwritten']['step_mib']:.1f} | {ratio(mf, 'step_mib'):.3f} "
-              f"| {mt['emitted']['step_mib']:.1f} / {mt['handwritten']['step_mib']:.1f} | {ratio(mt, 'step_mib'):.3f} |")
-    print(f"\nresnet50 build (netspec.build, spec to loaded module): first call in a fresh process "
-          f"{build['first_s']:.2f} s, then {build['warm_s']:.2f} s (median of 3).")
+        cells = [LABELS[r["name"]], str(r["copied"]), f"{r['diff']:.1e}"]
+        for d in (r["forward"], r["train"]):
+            e, h = d["emitted"], d["handwritten"]
+            cells += [f"{e['cpu'] * 1e3:.1f} / {h['cpu'] * 1e3:.1f} ({e['n']})", f"{e['cpu'] / h['cpu']:.3f}",
+                      f"{e['wall'] / h['wall']:.3f}"]
+        print("| " + " | ".join(cells) + " |")
+    print("\nPeak memory of one step above the resident model, MiB: tensors (profiler allocation events) "
+          "and resident set (VmHWM - VmRSS).\n")
+    print("| model | tensors fwd emitted / hand | ratio | tensors fwd+bwd emitted / hand | ratio "
+          "| RSS fwd emitted / hand | ratio | RSS fwd+bwd emitted / hand | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        cells = [LABELS[r["name"]]]
+        for key in ("tensor_mib", "step_mib"):
+            for mode in ("forward", "train"):
+                e, h = (r["memory"][mode][v][key] for v in ("emitted", "handwritten"))
+                cells += [f"{e:.1f} / {h:.1f}", f"{e / h:.3f}"]
+        print("| " + " | ".join(cells) + " |")
+    print(f"\nresnet50 build (netspec.build: spec, seeded weights, emit, load): first call in a fresh "
+          f"process (torch and netspec imported) {build['first_s']:.2f} s, then {build['warm_s']:.2f} s (median of 3).")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ class PeepholeLSTM(nn.Module):
         p_i, p_f, p_o = self.peephole[0], self.peephole[1], self.peephole[2]
         steps: List[torch.Tensor] = []
         for xt in projected.unbind(1):
-            i, f, g, o = (xt + torch.mm(h, w_hh)).chunk(4, 1)
+            i, f, g, o = torch.addmm(xt, h, w_hh).chunk(4, 1)  # one kernel, no temporary
             i = torch.sigmoid(i + p_i * c)
             f = torch.sigmoid(f + p_f * c)
             c = f * c + i * torch.tanh(g)
