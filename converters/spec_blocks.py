@@ -693,12 +693,16 @@ class Emitter:
                       for v in values]
             name = self.param_for(key, local, values, params, vectors)
             return f"${name}[$index]"
-        for name, vector in vectors.items():
-            if _compatible(vector, values):
-                _fill(vector, values)
+        # a parameter of the same attribute with the same values (conv1 and conv2 filters),
+        # or a multiple of them (a bottleneck's expansion): one parameter, read twice.
+        # Other attributes (a kernel that happens to equal a stride) and flags stay apart.
+        same_key = [name for name, origin in self.origins.items() if origin[0] == key]
+        for name in same_key:
+            if _compatible(vectors[name], values):
+                _fill(vectors[name], values)
                 return f"${name}"
-        for name, vector in vectors.items():
-            factor = _factor(vector, values)
+        for name in same_key:
+            factor = _factor(vectors[name], values)
             if factor:
                 return f"${name} * {factor}"
         return "$" + self.param_for(key, local, values, params, vectors)
