@@ -11,5 +11,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .backend import BACKEND, KerasBackend  # noqa: E402
 from .emitters import TABLE, WEIGHTS  # noqa: E402
+from . import emit_lowlevel  # noqa: E402,F401  (registration)
 
 __all__ = ["BACKEND", "KerasBackend", "TABLE", "WEIGHTS"]

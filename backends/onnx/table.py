@@ -4,4 +4,4 @@ from netspec.emitters import EmitterTable
 
 TABLE = EmitterTable("onnx")
 
-from . import emit_basic, emit_conv, emit_recurrent  # noqa: E402,F401  (registration)
+from . import emit_basic, emit_conv, emit_lowlevel, emit_recurrent  # noqa: E402,F401  (registration)

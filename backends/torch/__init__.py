@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .build import build, emit_graph, intermediates_module, read_weights, run, run_intermediates, update_graph_weights
 from .emit import TABLE
+from . import emit_lowlevel  # noqa: E402,F401  (registration)
 from .export import SAVERS, save
 
 

@@ -8,7 +8,7 @@ an exported model imports as clean as a hand-written spec.
 from .importer import MIN_OPSET, import_onnx
 from .registry import TABLE, ImporterTable
 
-from . import import_basic, import_conv, import_linear, import_recurrent, import_shape  # noqa: E402,F401  (registration)
+from . import import_basic, import_conv, import_linear, import_lowlevel, import_recurrent, import_shape  # noqa: E402,F401  (registration)
 
 
 def supported_ops() -> dict[str, list[int]]:

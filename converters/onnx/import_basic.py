@@ -124,9 +124,29 @@ def _fuse_bias(ctx, node):
     return True
 
 
+def _same_shape(ctx) -> bool:
+    """Both inputs are tensors of one shape (dynamic sizes agree with anything but a
+    static 1, which would broadcast): netspec's add/multiply, else the broadcasting binary."""
+    a, b = ctx.value(0), ctx.value(1)
+    if not (isinstance(a, View) and isinstance(b, View)) or len(a.axes) != len(b.axes):
+        return False
+    for x, y in zip(ctx.dims(a), ctx.dims(b)):
+        if isinstance(x, int) and isinstance(y, int):
+            if x != y:
+                return False
+        elif x == 1 or y == 1:
+            return False
+    return True
+
+
 @TABLE.register("Add", 1)
 def import_add(ctx, node):
     if _fuse_bias(ctx, node):
+        return
+    if not _same_shape(ctx):
+        from .import_lowlevel import import_binary
+
+        import_binary(ctx, node, "add")
         return
     names = [ctx.tensor(0, what="A"), ctx.tensor(1, what="B")]
     ctx.produce("add", {}, _same_layout(ctx, names))
@@ -143,6 +163,11 @@ def import_sum(ctx, node):
 
 @TABLE.register("Mul", 1)
 def import_mul(ctx, node):
+    if not _same_shape(ctx):
+        from .import_lowlevel import import_binary
+
+        import_binary(ctx, node, "mul")
+        return
     names = [ctx.tensor(0, what="A"), ctx.tensor(1, what="B")]
     ctx.produce("multiply", {}, _same_layout(ctx, names))
 

@@ -140,8 +140,10 @@ def _global_reduce(pool_op, since18):
             axes = list(range(rank))
         axes = sorted(a % rank for a in axes)
         if rank < 3 or axes != list(range(2, rank)):
-            raise ctx.error(f"reduces axes {axes} of a rank-{rank} tensor; netspec imports "
-                            "reductions over all spatial axes of a feature map (global pooling)")
+            from .import_lowlevel import import_reduce  # any other axes: the low-level reduce
+
+            import_reduce(ctx, node, axes, keepdims)
+            return
         x = ctx.materialise(view, CHANNELS_FIRST)
         if keepdims:
             ctx.produce(pool_op, {}, [x])

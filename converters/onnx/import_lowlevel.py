@@ -1,15 +1,228 @@
-"""Tensor forms of ops whose usual (shape or weight) form has a high-level import."""
+"""Importers onto the low-level ops (:mod:`netspec.ops.lowlevel`): element-wise arithmetic
+with broadcasting and constants, clip, where, cast, matmul of computed tensors, slices and
+gathers of tensors, reductions and Split.
+
+A constant operand becomes a ``constant`` node of the other operand's rank: numpy aligns
+shapes on the right, so the constant is unsqueezed in front to that rank, and its first
+(batch) axis must then be 1. It takes the other operand's layout, so both are held alike
+in every backend.
+"""
 from __future__ import annotations
 
+import numpy as np
 
-def _refuse(what):
-    def importer(ctx, node, *args):
-        raise ctx.error(f"{what}, which netspec cannot import yet")
+from .context import DTYPES
+from .registry import TABLE
+from .values import View
+
+OPEN_END = 2 ** 31 - 1
+
+
+# ---------------------------------------------------------------- operands
+def constant_node(ctx, array: np.ndarray, rank: int, layout: str, base: str) -> str:
+    array = np.asarray(array)
+    if array.ndim > rank:
+        raise ctx.error(f"combines a tensor of rank {rank} with a constant of higher rank {array.ndim}")
+    full = array.reshape((1,) * (rank - array.ndim) + array.shape)
+    if full.shape[0] != 1:
+        raise ctx.error(f"uses a constant of shape {list(array.shape)} that spans the batch axis",
+                        "netspec constants broadcast over the batch (their first size is 1)")
+    if full.dtype.kind != "f":
+        raise ctx.error(f"uses a constant of type {full.dtype}; netspec's constants are float tensors")
+    name = ctx._add(ctx.unique(base), "constant", {"shape": list(full.shape), "layout": layout}, [],
+                    {"value": np.array(full, dtype=np.float32)}, False)
+    return name
+
+
+def operands(ctx, node, indices) -> list[str]:
+    """Graph nodes for the given inputs: tensors as they are, constants as ``constant``
+    nodes shaped like the first tensor operand."""
+    values = [ctx.value(i) for i in indices]
+    views = [v for v in values if isinstance(v, View)]
+    if not views:
+        raise ctx.error("has no input computed at run time")
+    ref = ctx.materialise(views[0])
+    rank, layout = ctx.ir_type(ref).rank, ctx.ir_type(ref).layout
+    out = []
+    for i, value in zip(indices, values):
+        if isinstance(value, View):
+            name = ctx.materialise(value)
+            if ctx.ir_type(name).rank != rank:
+                raise ctx.error(f"broadcasts tensors of ranks {ctx.ir_type(name).rank} and {rank}; "
+                                "netspec broadcasts tensors of one rank (with the batch axis first)")
+            if rank > 2 and ctx.ir_type(name).layout != layout:
+                name = ctx.materialise(View.of(name, rank), layout)
+            out.append(name)
+        elif isinstance(value, np.ndarray):
+            out.append(constant_node(ctx, value, rank, layout, f"{_base(ctx, node)}_const{i}"))
+        else:
+            raise ctx.error(f"input {i} is a shape or filled constant; netspec needs a tensor or a constant here")
+    return out
+
+
+def _base(ctx, node):
+    from .context import sanitise
+
+    return sanitise(node.name or node.output[0])
+
+
+# ---------------------------------------------------------------- element-wise
+BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min"}
+
+
+def import_binary(ctx, node, fn: str | None = None):
+    fn = fn or BINARY[node.op_type]
+    if len(node.input) > 2:
+        raise ctx.error(f"{node.op_type} of {len(node.input)} inputs with broadcasting; netspec's binary takes two")
+    ctx.produce("binary", {"fn": fn}, operands(ctx, node, [0, 1]))
+
+
+for _onnx in ("Sub", "Div", "Pow", "Max", "Min"):
+    TABLE.register(_onnx, 1)(import_binary)
+
+UNARY = {"Sqrt": "sqrt", "Exp": "exp", "Log": "log", "Abs": "abs", "Neg": "neg", "Reciprocal": "reciprocal",
+         "Erf": "erf", "Floor": "floor", "Ceil": "ceil"}
+
+
+def import_unary(ctx, node):
+    """Element-wise, so it acts on the viewed node and keeps the view."""
+    view = ctx.view(0)
+    name = ctx.emit("unary", {"fn": UNARY[node.op_type]}, [view.node])
+    ctx.set_output(0, View(name, view.axes))
+
+
+for _onnx in UNARY:
+    TABLE.register(_onnx, 1)(import_unary)
+
+
+def _clip(ctx, node, low, high):
+    view = ctx.view(0)
+    low = None if low is None or low == -np.inf else float(low)
+    high = None if high is None or high == np.inf else float(high)
+    if low == 0.0 and high is None:  # ReLU written as a clip
+        name = ctx.emit("relu", {}, [view.node])
+    else:
+        attrs = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
+        name = ctx.emit("clip", attrs, [view.node])
+    ctx.set_output(0, View(name, view.axes))
+
+
+@TABLE.register("Clip", 6)
+def import_clip_v6(ctx, node):
+    a = ctx.attrs()
+    _clip(ctx, node, a.get("min"), a.get("max"))
+
+
+@TABLE.register("Clip", 11)
+def import_clip(ctx, node):
+    low = ctx.const(1, "min", required=False)
+    high = ctx.const(2, "max", required=False)
+    _clip(ctx, node, None if low is None else float(low), None if high is None else float(high))
+
+
+@TABLE.register("Where", 9)
+def import_where(ctx, node):
+    cond = ctx.view(0, "condition")
+    names = operands(ctx, node, [1, 2])
+    rank = ctx.ir_type(names[0]).rank
+    c = ctx.materialise(cond)
+    if ctx.ir_type(c).rank != rank:
+        raise ctx.error("has a condition of another rank than its values")
+    ctx.produce("where", {}, [c, *names])
+
+
+def import_cast_tensor(ctx, node):
+    dtype = DTYPES.get(ctx.attrs()["to"])
+    if dtype is None:
+        raise ctx.error(f"casts to ONNX type {ctx.attrs()['to']}, which netspec does not support")
+    view = ctx.view(0)
+    name = ctx.emit("cast", {"dtype": dtype}, [view.node])
+    ctx.set_output(0, View(name, view.axes))
+
+
+# ---------------------------------------------------------------- matmul, slice, gather
+def import_matmul_tensors(ctx, node):
+    if node.op_type == "Gemm":
+        raise ctx.error("multiplies by a computed B; netspec imports Gemm with constant weights",
+                        "use MatMul for products of two computed tensors")
+    if isinstance(ctx.value(0), np.ndarray):
+        raise ctx.error("multiplies a constant by a tensor from the left; netspec's matmul takes the tensor first")
+    ctx.produce("matmul", {}, operands(ctx, node, [0, 1]))
+
+
+def import_slice_tensor(ctx, node, view, dims, starts, ends, axes, steps):
+    if 0 in axes:
+        raise ctx.error("slices the batch axis, which netspec keeps whole")
+    x = ctx.materialise(view)
+    ends = [OPEN_END if e >= OPEN_END else e for e in ends]
+    ctx.produce("slice", {"starts": starts, "ends": ends, "axes": axes, "steps": steps}, [x])
+
+
+def import_gather_tensor(ctx, node):
+    indices = ctx.const(1, "indices")
+    rank = len(ctx.view(0).axes)
+    axis = ctx.attrs().get("axis", 0) % rank
+    if axis == 0:
+        raise ctx.error("gathers along the batch axis, which netspec keeps whole")
+    if indices.ndim > 1:
+        raise ctx.error(f"gathers with {indices.ndim}-d indices; netspec's gather takes an index or a list")
+    picked = int(indices) if indices.ndim == 0 else [int(i) for i in indices]
+    ctx.produce("gather", {"axis": axis, "indices": picked}, [ctx.tensor(0)])
+
+
+@TABLE.register("Split", 13)
+def import_split(ctx, node):
+    """Split -> one slice per output (how exported LSTM cells cut their gates)."""
+    view = ctx.view(0)
+    dims = ctx.dims(view)
+    axis = ctx.attrs().get("axis", 0) % len(dims)
+    size = dims[axis]
+    sizes = ctx.ints(1, "split", required=False) if ctx.has_input(1) else None
+    if sizes is None:
+        parts = ctx.attrs().get("num_outputs") or len(node.output)
+        if not isinstance(size, int):
+            raise ctx.error("splits a dynamic axis into equal parts")
+        step = -(-size // parts)
+        sizes = [min(step, size - k * step) for k in range(parts)]
+    if axis == 0:
+        raise ctx.error("splits the batch axis, which netspec keeps whole")
+    x = ctx.materialise(view)
+    start = 0
+    for index, length in enumerate(sizes):
+        if ctx.is_used(node.output[index]):
+            name = ctx.emit("slice", {"starts": [start], "ends": [start + length], "axes": [axis]}, [x],
+                            output=index)
+            ctx.set_output(index, View.of(name, len(dims)))
+        start += length
+
+
+# ---------------------------------------------------------------- reductions
+REDUCE = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min"}
+
+
+def import_reduce(ctx, node, axes, keepdims):
+    if 0 in axes:
+        raise ctx.error("reduces over the batch axis, which netspec keeps")
+    ctx.produce("reduce", {"fn": REDUCE[node.op_type], "axes": axes, "keepdims": keepdims}, [ctx.tensor(0)])
+
+
+def _reduce(since18):
+    def importer(ctx, node):
+        from .import_conv import reduce_axes
+
+        view = ctx.view(0)
+        axes, keepdims, noop = reduce_axes(ctx, node, since18)
+        rank = len(view.axes)
+        if not axes:
+            if noop:
+                ctx.set_output(0, view)
+                return
+            axes = list(range(rank))
+        import_reduce(ctx, node, sorted(a % rank for a in axes), keepdims)
     return importer
 
 
-import_cast_tensor = _refuse("casts a tensor to another dtype")
-import_slice_tensor = _refuse("slices a tensor other than by cropping spatial axes")
-import_matmul_tensors = _refuse("multiplies two computed tensors")
-import_gather_tensor = _refuse("gathers from a computed tensor")
-import_reduce = _refuse("reduces axes other than all spatial ones")
+TABLE.register("ReduceSum", 1)(_reduce(False))
+TABLE.register("ReduceSum", 13)(_reduce(True))
+TABLE.register("ReduceMin", 1)(_reduce(False))
+TABLE.register("ReduceMin", 18)(_reduce(True))

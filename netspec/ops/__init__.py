@@ -1,5 +1,5 @@
 """The op set. Importing this package registers every op in :data:`OPS`."""
-from . import activation, conv, linear, merge, norm, pool, recurrent, shape  # noqa: F401  (registration)
+from . import activation, conv, linear, lowlevel, merge, norm, pool, recurrent, shape  # noqa: F401  (registration)
 from .schema import GLOBAL, IDENTITY, OPS, REQUIRED, Attr, OpDef, ParamSpec, ShapeError, Window, get_op, register
 from .types import CHANNELS_FIRST, PLAIN, TensorType
 

@@ -35,7 +35,7 @@ def I(*values):
     return np.asarray(values, dtype=np.int64)
 
 
-ELEM = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64}
+ELEM = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "bool": TensorProto.BOOL}
 
 
 def make_model(nodes, inputs, outputs, opset, inits=()):
@@ -75,6 +75,8 @@ def feeds_for(model, fill=6):
         shape = [2 if k == 0 else (d.dim_value or fill) for k, d in enumerate(t.shape.dim)]
         if t.elem_type == TensorProto.INT64:
             out[value.name] = rng.integers(0, 5, shape).astype(np.int64)
+        elif t.elem_type == TensorProto.BOOL:
+            out[value.name] = rng.random(shape) > 0.5
         else:
             out[value.name] = rng.standard_normal(shape).astype(np.float32)
     return out
@@ -163,6 +165,37 @@ CASES = [
     ("gemm_plain_b_alpha_beta", "Gemm", [X(5), W(5, 4), W(1, 4)], {"alpha": 0.5, "beta": 2.0}, 11, ["dense"]),
     ("matmul", "MatMul", [X(3, 5), W(5, 4)], {}, 17, ["dense"]),
     ("embedding", "Gather", [W(7, 4), X(None, dtype="int64")], {"axis": 0}, 17, ["embedding"]),
+    # low-level ops (netspec/ops/lowlevel.py)
+    ("sub_constant", "Sub", [X(3, 4, 4), W(3, 1, 1)], {}, 17, ["constant", "binary"]),
+    ("div_broadcast", "Div", [X(3, 4, 4), np.abs(W(1, 4)) + 1], {}, 17, ["constant", "binary"]),
+    ("pow", "Pow", [X(3, 4), np.float32(2.0)], {}, 17, ["constant", "binary"]),
+    ("max", "Max", [X(3, 4), X(3, 4)], {}, 17, ["binary"]),
+    ("min", "Min", [X(3, 4), np.float32(0.1)], {}, 13, ["constant", "binary"]),
+    ("add_broadcast", "Add", [X(3, 4, 5), X(3, 1, 5)], {}, 17, ["binary"]),
+    ("mul_constant", "Mul", [X(3, 4), np.float32(0.5)], {}, 17, ["constant", "binary"]),
+    ("sqrt", "Sqrt", [X(3, 4)], {}, 17, ["unary"]),
+    ("exp", "Exp", [X(3, 4)], {}, 17, ["unary"]),
+    ("log", "Log", [X(3, 4)], {}, 17, ["unary"]),
+    ("abs", "Abs", [X(3, 4)], {}, 17, ["unary"]),
+    ("neg", "Neg", [X(3, 4)], {}, 17, ["unary"]),
+    ("reciprocal", "Reciprocal", [X(3, 4)], {}, 17, ["unary"]),
+    ("erf", "Erf", [X(3, 4)], {}, 17, ["unary"]),
+    ("floor", "Floor", [X(3, 4)], {}, 17, ["unary"]),
+    ("ceil", "Ceil", [X(3, 4)], {}, 17, ["unary"]),
+    ("clip_relu6", "Clip", [X(3, 4), np.float32(0.0), np.float32(0.5)], {}, 17, ["clip"]),
+    ("clip_relu", "Clip", [X(3, 4), np.float32(0.0)], {}, 13, ["relu"]),
+    ("clip_upper_only", "Clip", [X(3, 4), None, np.float32(0.2)], {}, 17, ["clip"]),
+    ("where", "Where", [X(3, 4, dtype="bool"), X(3, 4), np.float32(0.0)], {}, 17, ["constant", "where"]),
+    ("cast", "Cast", [X(3, 4, dtype="int64")], {"to": TensorProto.FLOAT}, 17, ["cast"]),
+    ("matmul_tensors", "MatMul", [X(3, 4), X(4, 5)], {}, 17, ["matmul"]),
+    ("slice_channels", "Slice", [X(6, 4, 4), I(1), I(5), I(1), I(2)], {}, 17, ["slice"]),
+    ("gather_last", "Gather", [X(5, 4), np.int64(-1)], {"axis": 1}, 17, ["gather"]),
+    ("gather_list", "Gather", [X(5, 4), I(0, 3)], {"axis": 2}, 17, ["gather"]),
+    ("reducemean", "ReduceMean", [X(3, 4, 5)], {"axes": [-1], "keepdims": 0}, 17, ["reduce"]),
+    ("reducesum", "ReduceSum", [X(3, 4), I(1)], {}, 13, ["reduce"]),
+    ("reducesum_11", "ReduceSum", [X(3, 4)], {"axes": [1, 2]}, 11, ["reduce"]),
+    ("reducemin", "ReduceMin", [X(3, 4)], {"axes": [2]}, 17, ["reduce"]),
+    ("reducemax_channels", "ReduceMax", [X(3, 4, 4), I(1)], {"keepdims": 1}, 18, ["reduce"]),
 ]
 
 
@@ -222,10 +255,18 @@ def test_recurrent(case):
 IN_GRAPH_TESTS = {"Identity", "Shape", "Gather", "Concat", "ConstantOfShape", "Cast", "Transpose", "Squeeze"}
 
 
+def test_split_is_one_slice_per_output():
+    model = one_node("Split", [X(6, 4), I(2, 4)], {"axis": 1}, 17, outputs=2)
+    graph = check_import(model, ops=["slice", "slice"])
+    assert [n.attrs["starts"] for n in graph.layers()] == [(0,), (2,)]
+    check_import(one_node("Split", [X(6, 4)], {"axis": 1, "num_outputs": 3}, 18, outputs=3),
+                 ops=["slice"] * 3)
+
+
 def test_every_importer_entry_is_tested():
     from netspec.converters.onnx import supported_ops
 
-    tested = {c[1] for c in CASES} | {c[1] for c in RECURRENT} | IN_GRAPH_TESTS
+    tested = {c[1] for c in CASES} | {c[1] for c in RECURRENT} | IN_GRAPH_TESTS | {"Split"}
     assert set(supported_ops()) - tested == set()
     assert TABLE.lookup("Squeeze", 12) is TABLE.lookup("Squeeze", 11)
     assert TABLE.lookup("Squeeze", 13) is not TABLE.lookup("Squeeze", 12)
