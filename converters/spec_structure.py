@@ -9,14 +9,18 @@ as usual. Three steps:
 
 1. **Segments.** Nodes are laid out in a topological order that follows chains, and cut
    after every node that is the only value still needed later (an articulation point of
-   the data flow). A segment between two cuts reads only the previous cut: a residual
-   block, an inception module, a dense layer, or a single layer of a plain chain.
-2. **Signatures.** A segment's signature is its ops and wiring in local terms (which input
-   of which earlier node), without attribute values: blocks take those as parameters.
-3. **Units.** Segments of two or more layers that occur more than once become a unit each;
-   then, repeatedly, the sequence of segments and units is searched for the repeated run
-   of tokens that saves the most layers (``conv relu`` in VGG), which becomes a unit too.
-   Runs of one unit become a repeat. Units hold other units, so blocks nest.
+   the data flow); a lone activation after a cut joins the segment before it. A segment
+   reads only the previous cut: a residual block, an inception module, a dense layer, or a
+   single layer of a plain chain.
+2. **Signatures.** A window of consecutive tokens is described by its ops and wiring in
+   local terms (which input of which earlier node, or the k-th value from outside),
+   without attribute values: blocks take those as parameters.
+3. **Units.** Segments of two or more layers that occur more than once become a unit each,
+   and inside a large segment the same search runs over its single layers (an inception
+   module's conv-batchnorm-relu branches). Then, repeatedly, the sequence is searched for
+   the repeated window that saves the most layers (``conv relu`` in VGG), which becomes a
+   unit too. Consecutive instances of a unit that each read only the one before become a
+   repeat. Units hold other units, so blocks nest.
 
 The result is only a proposal: the writer checks the spec it makes from these names by
 compiling it, and falls back to flat names when it would not rebuild the graph.
