@@ -85,11 +85,13 @@ def _find_blocks(graph: Graph, share: bool = True):
     if share:
         typing.consolidate(found)
     emitter = Emitter(graph, typing)
-    order: list[int] = []
-    for inst in sorted(found, key=lambda i: i.height):
+    # a block is finished after the blocks inside it: by the height of its tallest instance
+    # (a merged block's variants may differ in height), then by first appearance
+    tallest: dict[int, int] = {}
+    for inst in found:
         root = typing.find(inst.type)
-        if root not in order:
-            order.append(root)
+        tallest[root] = max(tallest.get(root, 0), inst.height)
+    order = sorted(tallest, key=lambda root: tallest[root])
     taken: set = set()
     blocks = []
     for root in order:
@@ -101,7 +103,8 @@ def _find_blocks(graph: Graph, share: bool = True):
         if any(mask is None for mask in masks):
             bad = members[masks.index(None)]
             raise NetspecError("block instances merged as variants do not align after merging their "
-                               "inner blocks", SourceLoc(node=bad.nodes[0]))
+                               "inner blocks", SourceLoc(node=bad.nodes[0]),
+                               "this is a bug in the spec writer; please report it with the graph")
         block.name = block_name(typing, block, [site.get(m, m.local) for m in members], taken)
         taken.add(block.name)
         rep = members[widest].body

@@ -521,3 +521,31 @@ def test_a_repetitive_graph_with_plain_names_keeps_them_unless_renaming_is_allow
         {"conv": {"filters": 4, "kernel": 3, "padding": 1}}, "relu"]}}
     assert yaml.safe_load(text)["layers"] == [{"conv_relu": {"repeat": 3}}]
     assert graph_differences(written, compile_text(text)) == []
+
+
+def test_variants_of_different_depth_merge_into_one_block():
+    """The first copy holds a nested block instance that the second skips: one block with a
+    condition, finished after the nested block it uses."""
+    graph = load_spec("<t>", seed=None, text="""
+netspec: 1
+inputs: {x: [4, 8, 8]}
+blocks:
+  inner:
+    layers:
+      - conv: {filters: 4, kernel: 1}
+      - relu
+  outer:
+    params: {extra: false}
+    layers:
+      - conv: {name: a, filters: 4, kernel: 3, padding: 1}
+      - inner: {name: side, when: $extra}
+      - relu
+layers:
+  - outer: {name: s, extra: "$index == 0", repeat: 3}
+""")
+    text = spec_text(graph)
+    data = yaml.safe_load(text)
+    inner, outer = data["blocks"]
+    assert data["layers"] == [{outer: {"name": "s", "with_side": "$index == 0", "repeat": 3}}]
+    assert {inner: {"name": "side", "when": "$with_side"}} in data["blocks"][outer]["layers"]
+    assert graph_differences(graph, compile_text(text)) == []
