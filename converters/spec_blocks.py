@@ -764,9 +764,23 @@ def _auto_name(kind: str, names: set, counters: Counter, commit: bool) -> str:
     return name
 
 
-def block_name(typing: Typing, block: BlockType, sites: list[str], taken: set) -> str:
+MERGE_NAMES = {"add": "residual", "concat": "module", "multiply": "gated"}
+
+
+def describe(ops: list[str]) -> str:
+    """A name for a block from the ops it holds, in order: after the op that merges its
+    branches at its end (``residual`` for add, ``module`` for concat), else its first
+    different ops (``conv_relu``, ``maxpool_conv_relu``)."""
+    tail = [op for op in ops if OPS[op].family != "activation"][-1:] or ops[-1:]
+    if tail and tail[0] in MERGE_NAMES:
+        return MERGE_NAMES[tail[0]]
+    distinct = list(dict.fromkeys(ops))
+    return "_".join(distinct[:3]) if len(distinct) > 1 else (distinct or ["layer"])[0] + "_block"
+
+
+def block_name(graph, block: BlockType, sites: list[str], taken: set) -> str:
     """A readable, unused block name: what its instances' names have in common
-    (inception3a, inception4b -> inception), else the ops it starts with."""
+    (inception3a, inception4b -> inception), else what it holds (:func:`describe`)."""
     prefix = sites[0]
     for site in sites[1:]:
         while not site.startswith(prefix):
@@ -774,12 +788,8 @@ def block_name(typing: Typing, block: BlockType, sites: list[str], taken: set) -
     if not (len(sites) > 1 and prefix in sites):  # block, block_1, block_2: the block is 'block'
         prefix = prefix.rstrip("0123456789_")
     if len(prefix) < 2 or not NAME.fullmatch(prefix) or prefix in OPS:
-        rep = next(iter(block.variants.values()))
-        kinds = []
-        for item in rep.body.items[:3]:
-            key = typing.kind_key(item)
-            kinds.append(key[1] if key[0] == "op" else typing.types[key[1]].name if key[0] == "block" else "mixed")
-        prefix = "_".join(kinds) or "block"
+        widest = max(block.variants.values(), key=lambda inst: len(inst.nodes))
+        prefix = describe([graph.node(n).op for n in widest.nodes])
     if prefix in OPS:
         prefix += "_block"
     return _fresh(prefix, taken | set(OPS))

@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from netspec.graph.ir import INPUT
 from netspec.ops import OPS
 
-from .spec_blocks import _auto_name, node_order
+from .spec_blocks import _auto_name, describe, node_order
 
 MAX_PATTERN = 12  # tokens in one searched pattern; blocks longer than this are rare
-MERGE_NAMES = {"add": "residual", "concat": "module", "multiply": "gated"}
 NESTED_MIN = 6  # layers in a segment before its inside is searched too
 
 
@@ -172,14 +171,8 @@ class Finder:
         return tuple(t.symbol for t in tokens), signature(self.graph, _nodes(tokens))
 
     def unit_name(self, tokens) -> str:
-        """After what it holds: the op that merges its branches at its end (``residual`` for
-        add, ``module`` for concat), else its first ops (``conv_relu``)."""
-        ops = [self.graph.node(n).op for n in _nodes(tokens)]
-        tail = [op for op in ops if OPS[op].family != "activation"][-1:] or ops[-1:]
-        if tail[0] in MERGE_NAMES:
-            base = MERGE_NAMES[tail[0]]
-        else:
-            base = "_".join(dict.fromkeys(ops[:3])) if len(set(ops)) > 1 else ops[0] + "_block"
+        """After what it holds (:func:`converters.spec_blocks.describe`), made unique."""
+        base = describe([self.graph.node(n).op for n in _nodes(tokens)])
         name, n = base, 1
         while name in self.taken:
             name, n = f"{base}_{n}", n + 1

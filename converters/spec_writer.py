@@ -105,7 +105,7 @@ def _find_blocks(graph: Graph, share: bool = True):
             raise NetspecError("block instances merged as variants do not align after merging their "
                                "inner blocks", SourceLoc(node=bad.nodes[0]),
                                "this is a bug in the spec writer; please report it with the graph")
-        block.name = block_name(typing, block, [site.get(m, m.local) for m in members], taken)
+        block.name = block_name(graph, block, [site.get(m, m.local) for m in members], taken)
         taken.add(block.name)
         rep = members[widest].body
         block.layers, block.params, values = emitter.emit_body([m.body for m in members], masks, rep,
