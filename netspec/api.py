@@ -21,3 +21,23 @@ def build(spec, backend: str = "torch", seed: int = 0, overrides: dict | None = 
     from .backends import get_backend
     graph = load(spec, seed=seed, overrides=overrides)
     return get_backend(backend).build(graph, **options)
+
+
+def from_onnx(model_or_path) -> Graph:
+    """The graph of an ONNX model (file path or ``onnx.ModelProto``), weights included."""
+    from .converters.onnx import import_onnx
+    return import_onnx(model_or_path)
+
+
+def from_torch(module, example_inputs) -> Graph:
+    """The graph of a torch module, through ``torch.onnx.export`` at ``example_inputs``
+    (batch axis dynamic); :func:`netspec.testing.check` can then prove any build of it."""
+    from .converters.sources import torch_source
+    return torch_source(module, example_inputs).graph
+
+
+def from_keras(model) -> Graph:
+    """The graph of a Keras model, read directly from its functional graph (channels-last
+    layers become the canonical channels-first ops; no transposes are added)."""
+    from .converters.keras import from_keras as import_keras
+    return import_keras(model)

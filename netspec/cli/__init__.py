@@ -20,6 +20,7 @@ COMMANDS = {
     "zoo": ".zoo",
     "build": ".build",
     "check": ".check",
+    "convert": ".convert",
     "demo": ".demo",
 }
 
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
     except NetspecError as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_status", 2)  # 2: bad input; a failed verification says 1
     except KeyboardInterrupt:
         return 130
 

@@ -45,11 +45,20 @@ def write_atomic(path: str, write, force: bool = False, inputs: tuple = ()) -> N
     os.close(handle)
     try:
         write(tmp)
+        usual_mode(tmp)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def usual_mode(path: str) -> None:
+    """Give a file the mode a plain ``open(path, "w")`` would (mkstemp, and some writers
+    such as safetensors', create 0600 files that other users and tools cannot read)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def dump_json(data, path=None, force=True):

@@ -197,24 +197,42 @@ class Runner:
             return self.backend.run_intermediates(self.model, self.graph, inputs, names)
 
 
+class ForeignRunner:
+    """A model netspec did not build (a conversion's source, a file loaded back), compared
+    on its outputs only: it has no per-layer values to localise a divergence with."""
+
+    def __init__(self, name: str, run, clock):
+        self.name, self._run, self.clock = name, run, clock
+
+    def run(self, inputs: dict) -> dict[str, np.ndarray]:
+        with self.clock(f"run {self.name}"):
+            return self._run(inputs)
+
+    def intermediates(self, inputs, names):
+        raise NetspecError(f"{self.name} gives no per-layer values")
+
+
 def check(graph, backends=DEFAULT_BACKENDS, inputs: dict | None = None, inputs_label: str = "user inputs",
           batch: int = 2, seed: int = 0, atol: float | None = None, rtol: float | None = None,
           grad: bool = False, train_step: bool = False, localise_failures: bool = True,
           options: dict | None = None, dynamic_size: int = 16, sgd: SGD = SGD(),
-          models: dict | None = None) -> Report:
+          models: dict | None = None, foreign: dict | None = None) -> Report:
     """Compare ``graph`` across ``backends`` (the first is the reference of each pair).
 
     Inputs: a seeded set (standard normal, ``batch`` samples, dynamic sizes set to
     ``dynamic_size``) and, when given, ``inputs`` (canonical layout) as a second set.
     ``options`` maps a backend name to its build options (``{"onnx": {"opset": 13}}``);
     ``models`` to an already built model to compare instead of building one (a converted
-    model's source, or a model whose weights were changed after building).
+    model's source, or a model whose weights were changed after building). ``foreign`` maps
+    labels to functions ``inputs -> outputs`` (canonical layout, graph names) for models
+    netspec did not build; they come first in every pair.
     """
     backends = list(dict.fromkeys(backends))
-    if len(backends) < 2:
+    foreign = foreign or {}
+    if len(backends) + len(foreign) < 2:
         raise NetspecError(f"equivalence needs at least two backends, received {backends}",
                            hint="e.g. --backends torch,onnx")
-    report = Report(graph.name, backends)
+    report = Report(graph.name, [*foreign, *backends])
     clock = _Clock(report.timings)
     tolerance = default_tolerance(_graph_dtype(graph), atol, rtol)
     input_sets = [("seeded", random_inputs(graph, batch=batch, seed=seed, dynamic_size=dynamic_size))]
@@ -223,11 +241,12 @@ def check(graph, backends=DEFAULT_BACKENDS, inputs: dict | None = None, inputs_l
 
     options = options or {}
     models = models or {}
-    runners = {b: Runner(b, graph, options.get(b, {}), clock, models.get(b)) for b in backends}
+    runners = {label: ForeignRunner(label, fn, clock) for label, fn in foreign.items()}
+    runners.update({b: Runner(b, graph, options.get(b, {}), clock, models.get(b)) for b in backends})
     values_cache: dict = {}
     for label, feed in input_sets:
         outputs = {b: r.run(feed) for b, r in runners.items()}
-        for ref, other in itertools.combinations(backends, 2):
+        for ref, other in itertools.combinations(runners, 2):
             failed = False
             with clock("compare"):
                 for name in graph.outputs:

@@ -1,0 +1,207 @@
+"""Model files and framework objects as conversion sources: a graph, plus the source model
+itself run in its own framework, which every conversion is verified against.
+
+A :class:`Source` runs the *original* model (onnxruntime on the ONNX file, Keras on the
+``.keras`` model, torch on the module or exported program), fed and read in the graph's
+canonical layout and names, so the harness can compare it with any backend's build of the
+imported graph. Readers are a table keyed by file extension.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from netspec.errors import NetspecError, SourceLoc
+from netspec.ops.types import CHANNELS_FIRST
+
+
+@dataclass
+class Source:
+    """``run(inputs) -> outputs``: canonical layout, keyed by the graph's names."""
+
+    graph: object
+    framework: str  # "onnxruntime", "keras", "torch" or "spec"
+    run: Callable[[dict], dict] | None
+
+
+def _by_position(graph, outputs_of):
+    """A runner for a model whose inputs/outputs correspond to the graph's in order."""
+    def run(inputs):
+        values = outputs_of([inputs[n] for n in graph.inputs])
+        return dict(zip(graph.outputs, values))
+    return run
+
+
+# ---------------------------------------------------------------- onnx
+def onnx_source(model_or_path, graph=None) -> Source:
+    import onnx
+
+    from netspec.backends.onnx.backend import default_providers, make_session
+    from netspec.converters.onnx import import_onnx
+
+    graph = graph or import_onnx(model_or_path)
+    proto = model_or_path if isinstance(model_or_path, onnx.ModelProto) else onnx.load_model(str(model_or_path))
+    session = make_session(proto, default_providers(None))
+    names = [i.name for i in session.get_inputs()]
+    initializers = {t.name for t in proto.graph.initializer}
+    names = [n for n in names if n not in initializers]  # old files list weights as inputs
+    if len(names) != len(graph.inputs):
+        raise NetspecError(f"the ONNX model has {len(names)} inputs, its graph {len(graph.inputs)}")
+    outputs = [o.name for o in session.get_outputs()]
+
+    def outputs_of(arrays):
+        return session.run(outputs, {n: np.asarray(a) for n, a in zip(names, arrays)})
+    return Source(graph, "onnxruntime", _by_position(graph, outputs_of))
+
+
+# ---------------------------------------------------------------- torch
+def torch_source(module, example_inputs, graph=None, opset: int = 17, exported: bool = False) -> Source:
+    """A torch module through ``torch.onnx.export`` (TorchScript exporter, dynamic batch);
+    the module itself is the reference. ``exported``: a ``torch.export`` program's module,
+    which is already in eval form and refuses ``.eval()``."""
+    import onnx
+    import torch
+
+    from netspec.converters.onnx import import_onnx
+
+    args = tuple(example_inputs) if isinstance(example_inputs, (list, tuple)) else (example_inputs,)
+    if not exported:
+        module.eval()
+    if graph is None:
+        names = [f"input_{i}" if len(args) > 1 else "input" for i in range(len(args))]
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                # no constant folding: it would fold eval-mode batchnorms into the convs, and
+                # the graph should keep every layer of the source (the importer folds the
+                # shape arithmetic this leaves in)
+                torch.onnx.export(_Trainless(module) if exported else module, args, buffer, dynamo=False,
+                                  opset_version=opset, input_names=names, do_constant_folding=False,
+                                  dynamic_axes={n: {0: "batch"} for n in names})
+            except Exception as exc:  # the exporter's messages are long; the first line says what
+                raise NetspecError(f"torch.onnx.export failed: {str(exc).strip().splitlines()[0]}",
+                                   hint="netspec imports torch modules through ONNX") from None
+        graph = import_onnx(onnx.load_model_from_string(buffer.getvalue()),
+                            name=type(module).__name__.lower())
+    device = next((p.device for p in module.parameters()), torch.device("cpu"))
+
+    def outputs_of(arrays):
+        with torch.no_grad():
+            out = module(*[torch.as_tensor(np.asarray(a)).to(device) for a in arrays])
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return [o.detach().cpu().numpy() for o in outs]
+    return Source(graph, "torch", _by_position(graph, outputs_of))
+
+
+class _Trainless:
+    """Wraps a ``torch.export`` program's module for the TorchScript exporter, which sets
+    the train/eval mode of what it exports; such modules refuse both (they are traced in
+    eval mode already), so the wrapper's ``train`` touches only its own flag."""
+
+    def __new__(cls, module):
+        import torch.nn as nn
+
+        class Wrapper(nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def train(self, mode: bool = True):
+                self.training = mode
+                return self
+
+            def forward(self, *args):
+                return self.inner(*args)
+        return Wrapper(module)
+
+
+def pt2_source(path: str) -> Source:
+    """A ``torch.export`` program (``.pt2``): loaded without pickle, run as a module."""
+    import torch
+
+    try:
+        program = torch.export.load(path)
+    except Exception as exc:
+        raise NetspecError(f"cannot load a torch.export program: {str(exc).splitlines()[0]}", SourceLoc(path),
+                           "a .pt2 file written by torch.export.save") from None
+    module = program.module()
+    examples = []
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in program.graph_signature.user_inputs:
+            value = node.meta.get("val")
+            shape = [int(d) if isinstance(d, int) else 2 for d in value.shape]
+            examples.append(torch.zeros(shape, dtype=value.dtype))
+    source = torch_source(module, examples, exported=True)
+    source.graph.meta["source"] = path
+    return source
+
+
+# ---------------------------------------------------------------- keras
+def _to_channels_last(array, layout_first: bool):
+    return np.moveaxis(array, 1, -1) if layout_first else array
+
+
+def keras_source(model, graph=None) -> Source:
+    """A Keras model imported directly from its functional graph; Keras runs it on
+    channels-last arrays, so canonical inputs and outputs are moved at the boundary."""
+    from netspec.converters.keras import from_keras
+
+    graph = graph or from_keras(model)
+    first_in = [graph.node(n).type.layout == CHANNELS_FIRST and graph.node(n).type.rank >= 3 for n in graph.inputs]
+    first_out = [graph.node(n).type.layout == CHANNELS_FIRST and graph.node(n).type.rank >= 3 for n in graph.outputs]
+
+    def outputs_of(arrays):
+        feeds = [np.ascontiguousarray(_to_channels_last(np.asarray(a), f)) for a, f in zip(arrays, first_in)]
+        out = model(feeds if len(feeds) > 1 else feeds[0], training=False)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return [np.moveaxis(np.asarray(o), -1, 1) if f else np.asarray(o) for o, f in zip(outs, first_out)]
+    return Source(graph, "keras", _by_position(graph, outputs_of))
+
+
+def keras_file_source(path: str) -> Source:
+    import keras
+
+    try:
+        model = keras.models.load_model(path, safe_mode=True)
+    except Exception as exc:
+        raise NetspecError(f"cannot load a Keras model: {str(exc).strip().splitlines()[0]}", SourceLoc(path),
+                           "a .keras file written by model.save") from None
+    source = keras_source(model)
+    source.graph.meta["source"] = path
+    return source
+
+
+# ---------------------------------------------------------------- specs
+def spec_source(path: str, overrides=None, seed: int = 0) -> Source:
+    from netspec.spec import load_spec
+    return Source(load_spec(path, overrides, seed=seed), "spec", None)
+
+
+READERS = {
+    ".onnx": lambda path, **_: onnx_source(path),
+    ".pt2": lambda path, **_: pt2_source(path),
+    ".keras": lambda path, **_: keras_file_source(path),
+    ".yaml": lambda path, overrides=None, seed=0: spec_source(path, overrides, seed),
+    ".yml": lambda path, overrides=None, seed=0: spec_source(path, overrides, seed),
+}
+
+
+def read_source(path: str, overrides=None, seed: int = 0) -> Source:
+    """The source of a conversion by its file extension (a zoo name is a spec)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in READERS:
+        if not ext:  # a zoo name
+            return spec_source(path, overrides, seed)
+        raise NetspecError(f"cannot convert from '{ext}' files", SourceLoc(path),
+                           f"inputs: {', '.join(READERS)} (or a zoo name)")
+    if not os.path.isfile(path):
+        raise NetspecError("no such file", SourceLoc(path))
+    if overrides and ext not in (".yaml", ".yml"):
+        raise NetspecError("--set applies to specs only", SourceLoc(path))
+    return READERS[ext](path, overrides=overrides, seed=seed)
