@@ -38,6 +38,7 @@ from .spec_blocks import _auto_name, describe, node_order
 
 MAX_PATTERN = 12  # tokens in one searched pattern; blocks longer than this are rare
 NESTED_MIN = 6  # layers in a segment before its inside is searched too
+BLOCK_COST = 3  # lines a block definition adds (its name, layers:, a blank line)
 
 
 def chain_first_order(graph) -> list[str]:
@@ -223,13 +224,17 @@ class Finder:
                     continue  # a run of one thing is a repeat, not a new block
                 seen.setdefault(self.key(window), []).append(start)
             for key, starts in seen.items():
-                count, end = 0, -1
+                taken, end = [], -1
                 for start in starts:
                     if start > end:
-                        count += 1
+                        taken.append(start)
                         end = start + length - 1
+                count = len(taken)
+                calls = 1 + sum(b != a + length for a, b in zip(taken, taken[1:]))  # a run is one repeat
                 weight = len(_nodes(tokens[starts[0]:starts[0] + length]))
-                gain = (count - 1) * weight - length
+                # lines saved: count copies of weight layers become one body and a call per
+                # run of copies, and a block definition costs a few lines of its own
+                gain = (count - 1) * weight - calls - BLOCK_COST
                 if count >= 2 and weight >= min_weight and gain > best_gain:
                     best, best_gain = (length, key), gain
         return best

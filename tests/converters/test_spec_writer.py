@@ -510,7 +510,7 @@ def test_structural_names_rebuild_the_same_structure(name):
 
 def test_a_repetitive_graph_with_plain_names_keeps_them_unless_renaming_is_allowed():
     layers, previous = [], "x"
-    for i in range(3):
+    for i in range(6):
         layers += [(f"c{i}", "conv", {"filters": 4, "kernel": 3, "padding": 1}, [previous]),
                    (f"r{i}", "relu", {}, [f"c{i}"])]
         previous = f"r{i}"
@@ -519,7 +519,7 @@ def test_a_repetitive_graph_with_plain_names_keeps_them_unless_renaming_is_allow
     text, written = decompile(graph, rename=True)
     assert yaml.safe_load(text)["blocks"] == {"conv_relu": {"layers": [
         {"conv": {"filters": 4, "kernel": 3, "padding": 1}}, "relu"]}}
-    assert yaml.safe_load(text)["layers"] == [{"conv_relu": {"repeat": 3}}]
+    assert yaml.safe_load(text)["layers"] == [{"conv_relu": {"repeat": 6}}]
     assert graph_differences(written, compile_text(text)) == []
 
 
