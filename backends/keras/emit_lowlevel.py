@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from netspec.errors import NetspecError
+
 from .emitters import TABLE, WeightMap, layer_name, weights
 from .layout import held_for_type
 
@@ -110,6 +112,8 @@ TABLE.register(*COMPUTE)(emit_lowlevel)
 
 @TABLE.register("constant")
 def emit_constant(node, ctx):
+    if not ctx.graph.inputs:
+        raise NetspecError("a Keras model needs an input; this graph has only constants", node.where())
     shape = tuple(node.attrs["shape"][i] for i in ctx.held(node.name).to_held)
     return ConstantValue(shape, name=layer_name(node.name))(ctx.tensors[ctx.graph.inputs[0]])
 

@@ -83,6 +83,7 @@ class ImportContext:
         self.graph_outputs = [o.name for o in model.graph.output]
         self.producer = {out: n for n in model.graph.node for out in n.output if out}
         self._attrs: dict[int, dict] = {}
+        self.shared: dict[tuple, str] = {}  # graph nodes importers reuse (constants)
 
     # ------------------------------------------------------------ places and errors
     def where(self, node: onnx.NodeProto | None = None) -> SourceLoc:

@@ -15,7 +15,11 @@ from netspec.ops.types import PLAIN
 from .import_local import match_locally_connected
 from .import_shape import _gather_shape
 from .registry import TABLE
-from .values import SymShape, View
+from .values import Fill, SymShape, View
+
+
+def is_zero_fill(value) -> bool:
+    return isinstance(value, Fill) and value.value == 0.0
 
 
 @TABLE.register("Gemm", 1)
@@ -33,6 +37,25 @@ def import_gemm(ctx, node):
     w = ctx.weight(1, "B")
     weight = w if a.get("transB", 0) else np.ascontiguousarray(w.T)
     alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+    if is_zero_fill(ctx.value(0)):  # 0 @ W + C = C (an exported recurrence's first step)
+        c = ctx.value(2)
+        if isinstance(c, View) and beta == 1.0:
+            ctx.set_output(0, c)
+            return
+        raise ctx.error("multiplies zeros by its weight but adds no tensor computed at run time")
+    if ctx.has_input(2) and isinstance(ctx.value(2), View):
+        # A W' + C with a computed C (exported LSTM cells add the input projection this way)
+        if beta != 1.0:
+            raise ctx.error(f"scales a computed C by beta={beta}")
+        if alpha != 1.0:
+            weight = (weight * np.float32(alpha)).astype(np.float32)
+        x = ctx.tensor(0, PLAIN)
+        product = ctx.emit("dense", {"units": weight.shape[0], "bias": False}, [x], {"weight": weight},
+                           suffix="_matmul")
+        c = ctx.tensor(2)
+        same = ctx.ir_type(c).shape == ctx.ir_type(product).shape
+        ctx.produce("add" if same else "binary", {} if same else {"fn": "add"}, [product, c])
+        return
     if alpha != 1.0:
         weight = (weight * np.float32(alpha)).astype(np.float32)
     c = ctx.weight(2, "C", required=False)

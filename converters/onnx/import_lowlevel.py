@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context import DTYPES
+from .context import DTYPES, sanitise
 from .registry import TABLE
-from .values import View
+from .values import Fill, SymShape, View
 
 OPEN_END = 2 ** 31 - 1
 
@@ -54,24 +54,61 @@ def operands(ctx, node, indices) -> list[str]:
                 name = ctx.materialise(View.of(name, rank), layout)
             out.append(name)
         elif isinstance(value, np.ndarray):
-            out.append(constant_node(ctx, value, rank, layout, f"{_base(ctx, node)}_const{i}"))
+            # one node per ONNX constant (and rank/layout): a weight shared by every unrolled
+            # step of an exported recurrence stays one array
+            key = ("constant", node.input[i], rank, layout)
+            if key not in ctx.shared:
+                ctx.shared[key] = constant_node(ctx, value, rank, layout, sanitise(node.input[i]))
+            out.append(ctx.shared[key])
         else:
             raise ctx.error(f"input {i} is a shape or filled constant; netspec needs a tensor or a constant here")
     return out
-
-
-def _base(ctx, node):
-    from .context import sanitise
-
-    return sanitise(node.name or node.output[0])
 
 
 # ---------------------------------------------------------------- element-wise
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min"}
 
 
+def _dims_of(ctx, value):
+    if isinstance(value, View):
+        return ctx.dims(value)
+    if isinstance(value, Fill):
+        return list(value.shape.entries)
+    return list(np.shape(value))
+
+
+def _broadcast_dims(a, b):
+    a, b = list(a), list(b)
+    rank = max(len(a), len(b))
+    a, b = [1] * (rank - len(a)) + a, [1] * (rank - len(b)) + b
+    return [y if x == 1 else x for x, y in zip(a, b)]
+
+
+def zero_algebra(ctx, node, fn) -> bool:
+    """Exported recurrences start from zero states (``ConstantOfShape`` of a dynamic
+    shape, a :class:`Fill`): ``0 * x`` is zeros and ``x + 0`` is ``x``, so the first step
+    imports without a tensor of zeros. Returns True when it decided the output."""
+    a, b = ctx.value(0), ctx.value(1)
+    zero = [isinstance(v, Fill) and v.value == 0.0 for v in (a, b)]
+    if not any(zero):
+        return False
+    shape = _broadcast_dims(_dims_of(ctx, a), _dims_of(ctx, b))
+    if fn == "mul":
+        ctx.set_output(0, Fill(0.0, SymShape(tuple(shape))))
+        return True
+    other = b if zero[0] else a
+    if fn in ("add", "sub") and not (fn == "sub" and zero[0]) and isinstance(other, View) \
+            and _dims_of(ctx, other) == shape:
+        ctx.set_output(0, other)
+        return True
+    raise ctx.error(f"{fn} with a tensor of zeros computed from a dynamic shape; netspec folds only "
+                    "x + 0, x - 0 and x * 0")
+
+
 def import_binary(ctx, node, fn: str | None = None):
     fn = fn or BINARY[node.op_type]
+    if zero_algebra(ctx, node, fn):
+        return
     if len(node.input) > 2:
         raise ctx.error(f"{node.op_type} of {len(node.input)} inputs with broadcasting; netspec's binary takes two")
     ctx.produce("binary", {"fn": fn}, operands(ctx, node, [0, 1]))

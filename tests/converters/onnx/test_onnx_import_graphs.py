@@ -253,3 +253,26 @@ def test_a_model_file_imports_with_its_path_in_locations(tmp_path):
     graph = import_onnx(path)
     assert graph.node("y").loc.file == str(path) and graph.node("y").loc.node == "conv"
     assert graph.name == "g" and graph.meta["source"] == str(path)
+
+
+def test_zero_states_fold_away_and_gemm_adds_a_computed_c():
+    """An unrolled recurrence's first step: ``h0 @ R' + x W'`` and ``f * c0 + i`` with
+    ``h0``, ``c0`` zeros of a dynamic shape; the second step has a real ``h @ R' + C``."""
+    h = 4
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             const_node("zero", np.asarray([0], np.int64)),
+             helper.make_node("Gather", ["s", "zero"], ["n"]),
+             const_node("hid", np.asarray([h], np.int64)),
+             helper.make_node("Concat", ["n", "hid"], ["hshape"], axis=0),
+             helper.make_node("ConstantOfShape", ["hshape"], ["h0"]),
+             helper.make_node("Gemm", ["x", "Wx", "b"], ["xproj"], transB=1),
+             helper.make_node("Gemm", ["h0", "R", "xproj"], ["z1"], transB=1),
+             helper.make_node("Mul", ["peep", "h0"], ["pc"]),
+             helper.make_node("Add", ["z1", "pc"], ["z1p"]),
+             helper.make_node("Tanh", ["z1p"], ["h1"]),
+             helper.make_node("Gemm", ["h1", "R", "xproj"], ["z2"], transB=1)]
+    inits = [init("Wx", W(h, 3)), init("b", W(h)), init("R", W(h, h)), init("peep", W(h))]
+    model = model_of(nodes, [fin("x", "N", 3)], [fout("z2")], inits)
+    graph = import_onnx(model)
+    assert [n.op for n in graph.layers()] == ["dense", "tanh", "dense", "add"]
+    compare(model, graph, [(2, 3), (5, 3)])
