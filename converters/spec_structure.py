@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from netspec.graph.ir import INPUT
 from netspec.ops import OPS
 
-from .spec_blocks import _auto_name, describe, node_order
+from .spec_blocks import node_order
+from .spec_emit import _auto_name, describe
 
 MAX_PATTERN = 12  # tokens in one searched pattern; blocks longer than this are rare
 NESTED_MIN = 6  # layers in a segment before its inside is searched too

@@ -9,8 +9,9 @@ What makes the text readable, and where each part lives:
 * attributes: the shortest spelling that the op registry resolves back to the node's
   resolved attributes, defaults left out (:mod:`converters.spec_attrs`);
 * blocks: instances found from the dotted names, shared blocks from structural
-  signatures, varying values as block parameters, repeats with ``$index`` expressions
-  (:mod:`converters.spec_blocks`, whose docstring says why names bound the instances);
+  signatures (:mod:`converters.spec_blocks`, whose docstring says why names bound the
+  instances); varying values as block parameters, repeats with ``$index`` expressions
+  (:mod:`converters.spec_emit`);
 * wiring: ``from:`` only where an entry does not read exactly the previous entry's
   result; ``name:`` only where the compiler's automatic name (``conv``, ``conv_1``, ...)
   would differ from the node's;
@@ -36,8 +37,8 @@ from netspec.ops import REQUIRED
 from netspec.ops.types import CHANNELS_FIRST, PLAIN
 from netspec.spec.compiler import NAME
 
-from .spec_blocks import (Emitter, Typing, block_name, instances, name_tree, node_order, present_mask,
-                          repeats)
+from .spec_blocks import Typing, instances, name_tree, node_order, present_mask, repeats
+from .spec_emit import Emitter, block_name
 from .spec_yaml import spec_yaml
 
 __all__ = ["spec_text", "write_spec", "decompile", "spec_data", "graph_differences", "spec_names", "renamed"]

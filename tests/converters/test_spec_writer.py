@@ -13,7 +13,7 @@ import yaml
 
 import netspec
 from netspec.backends import get_backend
-from netspec.converters.spec_blocks import index_expr
+from netspec.converters.spec_emit import index_expr
 from netspec.converters.spec_writer import (decompile, graph_differences, renamed, spec_names, spec_text,
                                              write_spec)
 from netspec.errors import NetspecError
