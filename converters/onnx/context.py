@@ -219,7 +219,7 @@ class ImportContext:
             # size-1 axes do not change the element order: only moved real axes need a transpose
             perm = real + missing if real != sorted(real) else list(range(t.rank))
             if perm != list(range(t.rank)):
-                name = self.emit_helper("transpose", {"perm": perm, "layout": _layout_for(t.rank, t.layout)},
+                name = self.emit_helper("transpose", {"perm": perm, "layout": default_layout(t.rank, t.layout)},
                                         [name], f"{view.node}_transposed")
             if missing or None in view.axes:
                 shape = [t.shape[a] if a is not None else 1 for a in view.axes][1:]
@@ -236,7 +236,7 @@ class ImportContext:
             raise self.error(f"cannot reshape '{src}' to {shape}: more than one size is dynamic")
         target = [-1 if d is None else d for d in shape]
         src_type = self.ir_type(src)
-        return self.emit_helper("reshape", {"shape": target, "layout": _layout_for(len(shape) + 1, src_type.layout)},
+        return self.emit_helper("reshape", {"shape": target, "layout": default_layout(len(shape) + 1, src_type.layout)},
                                 [src], base)
 
     # ------------------------------------------------------------ emitting
@@ -337,17 +337,14 @@ def _plain(value):
     return value
 
 
-def _layout_for(rank: int, source: str) -> str:
-    """Layout of a reshaped/transposed tensor: maps stay maps, rank <= 2 is plain."""
+def default_layout(rank: int, source: str) -> str:
+    """Layout of a reshaped/transposed tensor: rank >= 4 is a map, rank 3 keeps the
+    source's reading (a map (N, C, L) or a sequence (N, T, F)), rank <= 2 is plain."""
     if rank >= 4:
         return CHANNELS_FIRST
     if rank == 3:
         return source
     return PLAIN
-
-
-def default_layout(rank: int, source: str) -> str:
-    return _layout_for(rank, source)
 
 
 def numel(dims) -> int | None:

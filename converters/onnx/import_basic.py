@@ -9,6 +9,8 @@ import numpy as np
 
 from netspec.ops.types import CHANNELS_FIRST
 
+from .import_lowlevel import import_binary
+from .import_shape import concat_shapes
 from .registry import TABLE
 from .values import View
 
@@ -144,8 +146,6 @@ def import_add(ctx, node):
     if _fuse_bias(ctx, node):
         return
     if not _same_shape(ctx):
-        from .import_lowlevel import import_binary
-
         import_binary(ctx, node, "add")
         return
     names = [ctx.tensor(0, what="A"), ctx.tensor(1, what="B")]
@@ -164,8 +164,6 @@ def import_sum(ctx, node):
 @TABLE.register("Mul", 1)
 def import_mul(ctx, node):
     if not _same_shape(ctx):
-        from .import_lowlevel import import_binary
-
         import_binary(ctx, node, "mul")
         return
     names = [ctx.tensor(0, what="A"), ctx.tensor(1, what="B")]
@@ -174,8 +172,6 @@ def import_mul(ctx, node):
 
 @TABLE.register("Concat", 1)
 def import_concat(ctx, node):
-    from .import_shape import concat_shapes
-
     values = [ctx.value(i) for i in range(len(node.input))]
     if not any(isinstance(v, View) for v in values):
         concat_shapes(ctx, node)

@@ -11,8 +11,8 @@ import math
 
 from netspec.ops.types import CHANNELS_FIRST
 
+from .import_lowlevel import import_reduce, reduce_axes
 from .registry import TABLE
-from .values import View
 
 
 def pad_pairs(pads, nd):
@@ -116,16 +116,6 @@ TABLE.register("GlobalAveragePool", 1)(lambda ctx, node: ctx.produce("globalavgp
 TABLE.register("GlobalMaxPool", 1)(lambda ctx, node: ctx.produce("globalmaxpool", {}, [ctx.tensor(0, CHANNELS_FIRST)]))
 
 
-def reduce_axes(ctx, node, since18: bool):
-    """Reduction axes: an attribute up to opset 17, an optional input from 18 on."""
-    a = ctx.attrs()
-    if since18:
-        axes = ctx.ints(1, "axes", required=False)
-    else:
-        axes = a.get("axes")
-    return axes, bool(a.get("keepdims", 1)), bool(a.get("noop_with_empty_axes", 0))
-
-
 def _global_reduce(pool_op, since18):
     def importer(ctx, node):
         """A mean (max) over every spatial axis of a feature map is global pooling, which
@@ -140,9 +130,7 @@ def _global_reduce(pool_op, since18):
             axes = list(range(rank))
         axes = sorted(a % rank for a in axes)
         if rank < 3 or axes != list(range(2, rank)):
-            from .import_lowlevel import import_reduce  # any other axes: the low-level reduce
-
-            import_reduce(ctx, node, axes, keepdims)
+            import_reduce(ctx, node, axes, keepdims)  # any other axes: the low-level reduce
             return
         x = ctx.materialise(view, CHANNELS_FIRST)
         if keepdims:

@@ -13,7 +13,8 @@ import numpy as np
 from netspec.ops.types import PLAIN
 
 from .import_local import match_locally_connected
-from .import_shape import _gather_shape
+from .import_lowlevel import import_gather_tensor, import_matmul_tensors
+from .import_shape import gather_shape
 from .registry import TABLE
 from .values import Fill, SymShape, View
 
@@ -30,8 +31,6 @@ def import_gemm(ctx, node):
     if a.get("transA", 0):
         raise ctx.error("has transA=1; netspec's dense reads (N, features) inputs")
     if not isinstance(ctx.value(1), np.ndarray):
-        from .import_lowlevel import import_matmul_tensors
-
         import_matmul_tensors(ctx, node)
         return
     w = ctx.weight(1, "B")
@@ -78,8 +77,6 @@ def import_matmul(ctx, node):
     if isinstance(w, np.ndarray) and w.ndim == 3 and match_locally_connected(ctx, node):
         return
     if not (isinstance(w, np.ndarray) and w.ndim == 2):
-        from .import_lowlevel import import_matmul_tensors
-
         import_matmul_tensors(ctx, node)
         return
     w = ctx.weight(1, "B")
@@ -91,7 +88,7 @@ def import_matmul(ctx, node):
 def import_gather(ctx, node):
     data, indices = ctx.value(0), ctx.value(1)
     if isinstance(data, SymShape):
-        _gather_shape(ctx, data)
+        gather_shape(ctx, data)
         return
     axis = ctx.attrs().get("axis", 0)
     if isinstance(data, np.ndarray) and isinstance(indices, View):
@@ -104,8 +101,6 @@ def import_gather(ctx, node):
         return
     if isinstance(data, View) and _last_step(ctx, node, data, axis):
         return
-    from .import_lowlevel import import_gather_tensor
-
     import_gather_tensor(ctx, node)
 
 

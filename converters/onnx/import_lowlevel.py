@@ -234,6 +234,16 @@ def import_split(ctx, node):
 
 
 # ---------------------------------------------------------------- reductions
+def reduce_axes(ctx, node, since18: bool):
+    """Reduction axes: an attribute up to opset 17, an optional input from 18 on."""
+    a = ctx.attrs()
+    if since18:
+        axes = ctx.ints(1, "axes", required=False)
+    else:
+        axes = a.get("axes")
+    return axes, bool(a.get("keepdims", 1)), bool(a.get("noop_with_empty_axes", 0))
+
+
 REDUCE = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min"}
 
 
@@ -245,8 +255,6 @@ def import_reduce(ctx, node, axes, keepdims):
 
 def _reduce(since18):
     def importer(ctx, node):
-        from .import_conv import reduce_axes
-
         view = ctx.view(0)
         axes, keepdims, noop = reduce_axes(ctx, node, since18)
         rank = len(view.axes)

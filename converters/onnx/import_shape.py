@@ -8,10 +8,12 @@ Transpose, Squeeze and Unsqueeze of tensors only move a view's axes (see :mod:`.
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto, numpy_helper
 
 from netspec.ops.types import CHANNELS_FIRST
 
-from .context import default_layout, numel
+from .context import DTYPES, default_layout, numel
+from .import_lowlevel import import_cast_tensor, import_slice_tensor
 from .registry import TABLE
 from .values import Dim, Fill, SymShape, View
 
@@ -29,7 +31,7 @@ def import_shape(ctx, node):
     ctx.set_output(0, SymShape(tuple(dims[start:end])))
 
 
-def _gather_shape(ctx, sym):
+def gather_shape(ctx, sym):
     indices = ctx.const(1, "indices")
     picked = [sym.entries[int(i)] for i in np.asarray(indices).reshape(-1)]
     ctx.set_output(0, SymShape(tuple(picked), np.asarray(indices).ndim == 0))
@@ -49,16 +51,12 @@ def import_cast(ctx, node):
     is the identity."""
     value = ctx.value(0)
     to = ctx.attrs()["to"]
-    from .context import DTYPES
-
-    if isinstance(value, SymShape) and to in (7, 6):  # INT64, INT32
+    if isinstance(value, SymShape) and to in (TensorProto.INT64, TensorProto.INT32):
         ctx.set_output(0, value)
         return
     if isinstance(value, View) and DTYPES.get(to) == ctx.ir_type(value.node).dtype:
         ctx.set_output(0, value)
         return
-    from .import_lowlevel import import_cast_tensor
-
     import_cast_tensor(ctx, node)
 
 
@@ -66,8 +64,8 @@ def import_cast(ctx, node):
 def import_constant_of_shape(ctx, node):
     """With a dynamic shape the value is a :class:`Fill` (exported zero initial states)."""
     sym = ctx.sym(0, "shape")
-    value = ctx.attrs().get("value")
-    fill = 0.0 if value is None else float(np.asarray(__import__("onnx").numpy_helper.to_array(value)).reshape(-1)[0])
+    value = ctx.attrs().get("value")  # a one-element TensorProto; zeros when absent
+    fill = 0.0 if value is None else float(numpy_helper.to_array(value).reshape(-1)[0])
     ctx.set_output(0, Fill(fill, sym))
 
 
@@ -205,8 +203,6 @@ def import_slice(ctx, node):
     if crop is not None:
         ctx.produce("crop", {"crop": crop}, [ctx.materialise(view)])
         return
-    from .import_lowlevel import import_slice_tensor
-
     import_slice_tensor(ctx, node, view, dims, starts, ends, axes, steps)
 
 
