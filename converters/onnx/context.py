@@ -205,7 +205,14 @@ class ImportContext:
 
     def materialise(self, view: View, layout: str | None = None) -> str:
         """A graph node holding exactly the view's tensor: a transpose and/or reshape of the
-        viewed node when its axes moved, and a relabelling when ``layout`` differs."""
+        viewed node when its axes moved, and a relabelling when ``layout`` differs. Made
+        once per view and layout, however many consumers read it."""
+        key = ("view", view, layout)
+        if key not in self.shared:
+            self.shared[key] = self._materialise(view, layout)
+        return self.shared[key]
+
+    def _materialise(self, view: View, layout: str | None) -> str:
         t = self.ir_type(view.node)
         name = view.node
         if not view.is_identity(t.rank):

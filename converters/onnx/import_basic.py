@@ -10,6 +10,7 @@ import numpy as np
 from netspec.ops.types import CHANNELS_FIRST
 
 from .import_lowlevel import import_binary
+from .import_patterns import match_gelu
 from .import_shape import concat_shapes
 from .registry import TABLE
 from .values import View
@@ -163,6 +164,8 @@ def import_sum(ctx, node):
 
 @TABLE.register("Mul", 1)
 def import_mul(ctx, node):
+    if match_gelu(ctx, node):
+        return
     if not _same_shape(ctx):
         import_binary(ctx, node, "mul")
         return

@@ -276,3 +276,27 @@ def test_zero_states_fold_away_and_gemm_adds_a_computed_c():
     graph = import_onnx(model)
     assert [n.op for n in graph.layers()] == ["dense", "tanh", "dense", "add"]
     compare(model, graph, [(2, 3), (5, 3)])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_formula_before_opset_20_imports_as_gelu(approximate):
+    """netspec's ONNX backend and torch.onnx both write GELU's formula below opset 20."""
+    import io
+    import warnings
+
+    import torch
+
+    from netspec.testing import random_inputs, single_op_graph
+
+    graph = single_op_graph("gelu", {"approximate": approximate}, [(3, 4)])
+    x = random_inputs(graph)
+    module = TORCH.build(graph)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.from_numpy(x["x0"]),), buffer, dynamo=False, input_names=["x0"],
+                          output_names=["out"], opset_version=17, dynamic_axes={"x0": {0: "N"}})
+    for model in (get_backend("onnx").build(graph, opset=17).proto, onnx.load_from_string(buffer.getvalue())):
+        imported = import_onnx(model)
+        assert [(n.name, n.op, n.attrs["approximate"]) for n in imported.layers()] == [("out", "gelu", approximate)]
+        compare(model, imported, [(2, 3, 4)])
