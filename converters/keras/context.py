@@ -31,10 +31,10 @@ from .values import Value, channels_last, compose, identity, inverse, is_identit
 
 def node_name(layer_name: str) -> str:
     """A graph node name for a Keras layer name. netspec's Keras backend writes node
-    ``layer1.0.conv1`` as layer ``layer1-0-conv1`` and its helper layers as ``conv1>pad``, so
-    '-' and '>' become '.' (names round-trip); anything else a node name cannot hold
-    becomes '_'."""
-    text = re.sub(r"[->/]", ".", layer_name)
+    ``layer1.0.conv1`` as layer ``layer1-0-conv1``, so '-' becomes '.' and names round-trip;
+    its helper layers (``conv1>pad``) become ``conv1_pad``, since a dotted name is a child
+    scope of its prefix; anything else a node name cannot hold becomes '_'."""
+    text = re.sub(r"[-/]", ".", layer_name)
     text = re.sub(r"[^A-Za-z0-9_.]+", "_", text)
     text = re.sub(r"\.{2,}", ".", text).strip(".")
     if not text or not (text[0].isalpha() or text[0] == "_"):
@@ -89,8 +89,9 @@ class ImportContext:
     def emit(self, op: str, attrs: dict, inputs: list[str], params: dict | None = None,
              suffix: str | None = None, name: str | None = None) -> str:
         """Add one graph node and return its name: the layer's name for its main node,
-        ``layer.suffix`` for further ones (a fused activation: ``conv1.relu``)."""
-        name = self.unique(name or (self.base if suffix is None else f"{self.base}.{suffix}"))
+        ``layer_suffix`` for further ones (a fused activation: ``conv1_relu``; not
+        ``conv1.relu``, which would name a part of ``conv1``)."""
+        name = self.unique(name or (self.base if suffix is None else f"{self.base}_{suffix}"))
         opdef = OPS[op]
         checked, problems = opdef.check_attrs(dict(attrs))
         if problems:

@@ -254,6 +254,9 @@ def declare_input(ctx: ImportContext, model, tensor) -> Value:
                            SourceLoc(file=ctx.file, node=name), f"netspec inputs are {', '.join(sorted(set(DTYPES.values())))}")
     if rank < 2:
         raise NetspecError(f"input '{name}' has no axis besides the batch", SourceLoc(file=ctx.file, node=name))
+    readers = [layer for layer in ctx.consumers.get(id(tensor), ()) if layer is not None]
+    if readers and all(class_key(layer) == "Embedding" for layer in readers):
+        dtype = "int64"  # Keras casts float ids to int; the graph declares them as ids
     want = readers_want(ctx, tensor) if rank >= 3 and dtype.startswith("float") else "plain"
     if want is None:
         want = "channels_last" if rank >= 4 else "plain"

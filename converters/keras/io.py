@@ -21,12 +21,14 @@ def _meta(graph) -> dict:
 
 
 def to_graph_inputs(graph, keras_inputs) -> dict[str, np.ndarray]:
-    """The graph's inputs from the Keras model's (a list in ``model.inputs`` order, or one array)."""
+    """The graph's inputs from the Keras model's (a list in ``model.inputs`` order, or one
+    array), cast to the graph's dtypes (float token ids become int64)."""
     meta = _meta(graph)["inputs"]
     arrays = keras_inputs if isinstance(keras_inputs, (list, tuple)) else [keras_inputs]
     if len(arrays) != len(graph.inputs):
         raise NetspecError(f"the model takes {len(graph.inputs)} inputs, received {len(arrays)}")
-    return {name: np.ascontiguousarray(np.transpose(np.asarray(a), inverse(meta[name]["perm"])))
+    return {name: np.ascontiguousarray(np.transpose(np.asarray(a), inverse(meta[name]["perm"])),
+                                       dtype=graph.node(name).type.dtype)
             for name, a in zip(graph.inputs, arrays)}
 
 
