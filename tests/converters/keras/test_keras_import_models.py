@@ -1,0 +1,59 @@
+"""Whole models: keras.applications ResNet50 and MobileNetV2, and every zoo model netspec's
+Keras backend emits, import into graphs that run in torch as Keras runs them (netspec's
+float32 default tolerance, 1e-5 + 1e-4 * scale; see keras_import_cases.py), with zero
+transposes and Keras's parameter count; zoo models come back with their node names and
+their original parameter counts."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import netspec
+from netspec.converters.keras import from_keras
+from netspec.spec import zoo_names
+from netspec.testing.zoo import small_overrides
+
+from keras_import_cases import MODEL_TOLERANCE, assert_matches, keras_count, keras_inputs, transposes
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+
+HEAVY = {"alexnet", "densenet121", "googlenet", "resnet34", "resnet50", "vgg16"}
+
+
+def trained_looking_batchnorm(model, seed=0):
+    """Batch-norm statistics and affine terms away from 0/1 (fresh ones make it an
+    identity, hiding a swapped mean and variance); kernels keep Keras's initialisers."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c),
+                               rng.uniform(0.5, 1.5, c)])
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,size", [("ResNet50", 64), ("MobileNetV2", 96)])
+def test_keras_application(name, size):
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
+                                              classifier_activation=None)
+    trained_looking_batchnorm(model)
+    graph, worst = assert_matches(model, MODEL_TOLERANCE, inputs=keras_inputs(model, batch=2))
+    assert transposes(graph) == 0
+    assert keras_count(graph) == model.count_params()
+    print(f"{name} {size}x{size}: max |keras - torch| = {worst:.3g}, {keras_count(graph):,} parameters")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+                                  for n in zoo_names()])
+def test_zoo_model_round_trip(name):
+    overrides = small_overrides(name)
+    original = netspec.load(name, overrides=overrides)
+    model = netspec.build(name, backend="keras", overrides=overrides)
+    graph = from_keras(model)
+    assert_matches(model, MODEL_TOLERANCE, graph=graph)
+    assert transposes(graph) == sum(n.op == "transpose" for n in original.nodes())
+    assert (graph.param_count, graph.state_count) == (original.param_count, original.state_count)
+    assert {n.name for n in graph.nodes() if n.params} == {n.name for n in original.nodes() if n.params}
