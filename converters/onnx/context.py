@@ -335,12 +335,20 @@ class ImportContext:
         self.claimed.add(id(node))
 
 
+def short_float(value: float) -> float:
+    """The shortest decimal with the same float32 value: ONNX stores float attributes as
+    float32, and ``eps: 0.001`` reads better than ``eps: 0.0010000000474974513``."""
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="0"))
+
+
 def _plain(value):
-    """Attribute values as Python values: bytes -> str, lists of bytes -> lists of str."""
+    """Attribute values as Python values: bytes -> str, float32 -> its short decimal."""
     if isinstance(value, bytes):
         return value.decode()
+    if isinstance(value, float):
+        return short_float(value)
     if isinstance(value, list):
-        return [v.decode() if isinstance(v, bytes) else v for v in value]
+        return [_plain(v) for v in value]
     return value
 
 

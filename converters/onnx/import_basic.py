@@ -9,6 +9,7 @@ import numpy as np
 
 from netspec.ops.types import CHANNELS_FIRST
 
+from .context import short_float
 from .import_lowlevel import import_binary
 from .import_patterns import match_gelu
 from .import_shape import concat_shapes
@@ -202,7 +203,7 @@ def import_batchnorm(ctx, node):
         raise ctx.error("its running-statistics outputs are used (training graph)")
     params = {"weight": ctx.weight(1, "scale"), "bias": ctx.weight(2, "B"),
               "running_mean": ctx.weight(3, "mean"), "running_var": ctx.weight(4, "var")}
-    momentum = min(max(1.0 - float(a.get("momentum", 0.9)), 0.0), 1.0)
+    momentum = short_float(min(max(1.0 - float(a.get("momentum", 0.9)), 0.0), 1.0))
     ctx.produce("batchnorm", {"eps": float(a["epsilon"]), "momentum": momentum},
                 [ctx.tensor(0)], params)
 

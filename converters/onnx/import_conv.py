@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from netspec.ops.types import CHANNELS_FIRST
 
 from .import_lowlevel import import_reduce, reduce_axes
@@ -69,6 +71,21 @@ def import_conv(ctx, node):
                          "dilation": dilations, "groups": group, "bias": b is not None}, [x], params)
 
 
+def _zero_insertion(a, w, b, channels):
+    """The scale of a depthwise ConvTranspose that only places each input at the top-left
+    of its block (stride = kernel, kernel 1 at tap 0, else 0): netspec's zero_upsample."""
+    nd = w.ndim - 2
+    kernel = tuple(a.get("kernel_shape") or w.shape[2:])
+    strides = tuple(a.get("strides") or (1,) * nd)
+    if (b is not None or a["group"] != channels or w.shape[:2] != (channels, 1) or strides != kernel
+            or any(a.get("pads") or ()) or any(a.get("output_padding") or ())
+            or any(d != 1 for d in a.get("dilations") or ()) or a.get("output_shape")):
+        return None
+    expected = np.zeros_like(w)
+    expected[(slice(None), 0, *[0] * nd)] = 1.0
+    return kernel if np.array_equal(w, expected) else None
+
+
 @TABLE.register("ConvTranspose", 1)
 def import_conv_transpose(ctx, node):
     a = ctx.attrs()
@@ -76,6 +93,10 @@ def import_conv_transpose(ctx, node):
     b = ctx.weight(2, "B", required=False)
     x = ctx.tensor(0, CHANNELS_FIRST)
     nd = w.ndim - 2
+    scale = _zero_insertion(a, w, b, ctx.ir_type(x).channels)
+    if scale is not None:
+        ctx.produce("zero_upsample", {"scale": scale}, [x])
+        return
     if a.get("output_shape"):
         raise ctx.error("sets output_shape; netspec's conv_transpose takes pads and output_padding",
                         "re-export with explicit pads")

@@ -25,9 +25,10 @@ def _patch_conv(ctx, rows: View):
     if rows.axes != (2, 0, 1):
         return None
     flat = ctx.pending.get(rows.node)
-    if flat is None or flat.op != "reshape" or len(flat.type.shape) != 3:
+    if flat is None or len(flat.type.shape) != 3:
         return None
-    conv = ctx.pending.get(flat.inputs[0])
+    # 1d: the patches are (N, C*K, L) already and the Reshape imported as nothing
+    conv = flat if flat.op == "conv" else ctx.pending.get(flat.inputs[0]) if flat.op == "reshape" else None
     if conv is None or conv.op != "conv" or conv.attrs.get("bias"):
         return None
     x = ctx.ir_type(conv.inputs[0])

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from netspec.ops.types import CHANNELS_FIRST
+from netspec.ops.types import CHANNELS_FIRST, PLAIN
 
-from .context import DTYPES, default_layout, numel
+from .context import DTYPES, numel
 from .import_lowlevel import import_cast_tensor, import_slice_tensor
 from .registry import TABLE
 from .values import Dim, Fill, SymShape, View
@@ -156,7 +156,8 @@ def import_reshape(ctx, node):
         else:
             ctx.produce("flatten", {}, [x])
         return
-    ctx.produce("reshape", {"shape": shape, "layout": default_layout(len(shape) + 1, ctx.ir_type(x).layout)}, [x])
+    # as netspec's reshape defaults to: rank >= 4 is a map, anything else plain
+    ctx.produce("reshape", {"shape": shape, "layout": CHANNELS_FIRST if len(shape) >= 3 else PLAIN}, [x])
 
 
 @TABLE.register("Flatten", 1)
