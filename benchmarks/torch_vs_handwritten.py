@@ -415,8 +415,7 @@ def main() -> None:
             print(f"# {name}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     print(f"torch {torch.__version__}, CPU only, {os.cpu_count()} cores, {torch.get_num_threads()} intra-op "
           f"thread(s). Times: medians of at least {args.repeat} interleaved calls after a warm-up (n = calls "
-          "each), CPU time of the process, with the wall-time ratio beside it. Peak memory: the rise of the "
-          "resident set during a step above the resident model (VmHWM - VmRSS, a fresh subprocess each).\n")
+          "each), CPU time of the process, with the wall-time ratio beside it.\n")
     print("| model | tensors copied | max abs output diff | forward CPU ms emitted / hand (n) | ratio "
           "| wall ratio | fwd+bwd CPU ms emitted / hand (n) | ratio | wall ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
