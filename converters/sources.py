@@ -74,6 +74,12 @@ def torch_source(module, example_inputs, graph=None, opset: int = 17, exported: 
         module.eval()
     if graph is None:
         names = [f"input_{i}" if len(args) > 1 else "input" for i in range(len(args))]
+        with torch.no_grad():
+            result = module(*args)
+        count = len(result) if isinstance(result, (tuple, list)) else 1
+        # always named: with dynamic axes and no names the exporter reads ``module.graph``
+        # as a TorchScript graph, which an fx GraphModule's is not
+        outputs = [f"output_{i}" if count > 1 else "output" for i in range(count)]
         buffer = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -82,7 +88,8 @@ def torch_source(module, example_inputs, graph=None, opset: int = 17, exported: 
                 # the graph should keep every layer of the source (the importer folds the
                 # shape arithmetic this leaves in)
                 torch.onnx.export(_Trainless(module) if exported else module, args, buffer, dynamo=False,
-                                  opset_version=opset, input_names=names, do_constant_folding=False,
+                                  opset_version=opset, input_names=names, output_names=outputs,
+                                  do_constant_folding=False,
                                   dynamic_axes={n: {0: "batch"} for n in names})
             except Exception as exc:  # the exporter's messages are long; the first line says what
                 raise NetspecError(f"torch.onnx.export failed: {str(exc).strip().splitlines()[0]}",

@@ -51,5 +51,35 @@ def run(args) -> int:
         report = check(load_spec("lenet5", seed=0), trainable, grad=True, train_step=True)
         print_report(report)
         ok &= report.ok
+    if {"torch", "keras", "onnx"} <= set(backends):
+        ok &= convert_demo()
     console.print("[green]all checks passed[/green]" if ok else "[red]some checks failed[/red]")
     return 0 if ok else 1
+
+
+def convert_demo() -> bool:
+    """A torch module (the zoo's resnet18 built in torch, standing in for a user's trained
+    model) exported through torch.onnx, imported, written as a .keras file and as a YAML
+    spec; each written file is loaded back and compared with the torch module itself."""
+    import tempfile
+
+    import torch
+
+    from ..backends import get_backend
+    from ..converters.convert import convert
+    from ..converters.sources import torch_source
+    from ..spec import load_spec
+
+    console.rule("4. convert: a torch module -> .keras and -> a readable YAML spec, each verified")
+    module = get_backend("torch").build(load_spec("resnet18", {"size": 64, "classes": 10}, seed=1))
+    source = torch_source(module, torch.zeros(2, 3, 64, 64))
+    ok = True
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("resnet18.keras", "resnet18.yaml"):
+            result = convert(source, f"{folder}/{name}")
+            print_report(result.report)
+            ok &= result.report.ok
+        spec = open(f"{folder}/resnet18.yaml").read().splitlines()
+    console.print(f"the decompiled spec ({len(spec)} lines; repeated structure became blocks) begins:")
+    console.print("\n".join(spec[:18]), markup=False, highlight=False)
+    return ok
