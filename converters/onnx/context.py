@@ -61,6 +61,7 @@ class Pending:
     type: TensorType
     clean: bool = True
     aliases: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # names of the initializers its weights came from
 
 
 class ImportContext:
@@ -75,6 +76,7 @@ class ImportContext:
         self.failed: set[str] = set()
         self.claimed: set[int] = set()  # ids of ONNX nodes a pattern importer consumed
         self.node: onnx.NodeProto | None = None  # the ONNX node being imported
+        self.weight_sources: list[str] = []  # ONNX names of the weights the current node read
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
         for n in model.graph.node:
             for name in n.input:
@@ -154,6 +156,7 @@ class ImportContext:
         array = self.const(index, what, required)
         if array is None:
             return None
+        self.weight_sources.append(self.node.input[index])
         if array.dtype.kind != "f":
             raise self.error(f"input {index} ({what}) must be a float tensor, received {array.dtype}")
         return np.ascontiguousarray(array, dtype=np.float32)
@@ -296,7 +299,8 @@ class ImportContext:
                 raise self.error(f"weight '{key}' of the imported {op} has shape {got}, netspec's {op} "
                                  f"expects {list(wanted[key]) if key in wanted else None}")
         loc = self.where() if self.node is not None else SourceLoc(file=self.file, node=name)
-        self.pending[name] = Pending(name, op, checked, list(inputs), params, loc, out_type, clean)
+        self.pending[name] = Pending(name, op, checked, list(inputs), params, loc, out_type, clean,
+                                     sources=list(self.weight_sources) if params else [])
         return name
 
     def add_input(self, name: str, t: TensorType) -> str:

@@ -152,6 +152,7 @@ def input_layout(ctx: ImportContext, name: str, rank: int, dtype: str) -> str:
 # ---------------------------------------------------------------- nodes
 def import_node(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ctx.node = node
+    ctx.weight_sources = []
     if id(node) in ctx.claimed:
         return
     importer = TABLE.lookup(node.op_type, ctx.opset) if node.domain in ("", "ai.onnx") else None
@@ -232,17 +233,33 @@ def collect_outputs(ctx: ImportContext) -> list[str]:
     return names
 
 
+def weights_prefix(sources: list[str]) -> str | None:
+    """``layer1.0.conv1`` when every weight came from an initializer ``layer1.0.conv1.<param>``
+    (PyTorch exports name initializers by their state-dict keys, i.e. module paths)."""
+    prefixes = {s.rpartition(".")[0] for s in sources if "." in s}
+    if len(prefixes) != 1 or len(sources) != sum("." in s for s in sources):
+        return None
+    prefix = prefixes.pop()
+    return prefix if NAME.match(prefix) else None
+
+
 def final_names(ctx: ImportContext, live: list[str], outputs: list[str]) -> dict[str, str]:
-    """Each node keeps its name unless a graph output or a cleaner alias names it: a graph
-    output's name always wins; a node named after an ONNX helper value (``conv1/matmul``)
-    takes the name of the value its consumers see (``conv1``)."""
+    """Each node keeps its name unless a better one exists. A graph output's name always
+    wins; a node whose name was made from an ONNX helper name (``/layer1/conv1/Conv``)
+    takes the module path its weights were stored under (``layer1.conv1``), or else the
+    name of the value its consumers see (``conv1/matmul`` -> ``conv1``)."""
     chosen: dict[str, str] = {}
     wanted: dict[str, str] = {}
+    claimed_prefixes: set[str] = set()
     for name in live:
         pending = ctx.pending[name]
         outs = [a for a in pending.aliases if a in ctx.graph_outputs]
+        prefix = weights_prefix(pending.sources) if not pending.clean else None
         if outs:
             wanted[name] = outs[0]
+        elif prefix is not None and prefix not in claimed_prefixes:
+            wanted[name] = prefix  # the first node using a module's weights gets its path
+            claimed_prefixes.add(prefix)
         elif not pending.clean and pending.aliases:
             wanted[name] = pending.aliases[-1]
     taken = {n for n in live if n not in wanted}

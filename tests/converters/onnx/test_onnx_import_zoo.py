@@ -124,3 +124,20 @@ def test_torch_onnx_export_imports(name):
     assert imported.node(imported.inputs[0]).type.shape[0] is None  # the batch stays dynamic
     assert imported.param_count == graph.param_count or name in {"densenet121", "googlenet", "resnet18",
                                                                   "encoder_decoder"}  # BN folded into conv
+
+
+def test_torch_export_names_layers_by_module_path():
+    """Without constant folding, torch.onnx names initializers by state-dict keys, so the
+    imported layers get the module paths (which here are the spec's layer names)."""
+    import torch
+
+    graph = small_graph("resnet18")
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(TORCH.build(graph), (torch.zeros(1, 3, 64, 64),), buffer, dynamo=False,
+                          input_names=["image"], do_constant_folding=False, opset_version=17)
+    imported = import_onnx(onnx.load_from_string(buffer.getvalue()))
+    weighted = [n.name for n in imported.nodes() if n.params]
+    assert weighted == [n.name for n in graph.nodes() if n.params]
+    assert all(np.array_equal(a, graph.weights()[k]) for k, a in imported.weights().items())
