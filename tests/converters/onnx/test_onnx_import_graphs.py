@@ -300,3 +300,15 @@ def test_gelu_formula_before_opset_20_imports_as_gelu(approximate):
         imported = import_onnx(model)
         assert [(n.name, n.op, n.attrs["approximate"]) for n in imported.layers()] == [("out", "gelu", approximate)]
         compare(model, imported, [(2, 3, 4)])
+
+
+def test_opset9_upsample_and_dropout_ratio_import_after_the_upgrade():
+    """Upsample (removed in opset 10) becomes Resize in the upgrade, then upsample."""
+    nodes = [helper.make_node("Upsample", ["x", "scales"], ["u"], mode="nearest"),
+             helper.make_node("Dropout", ["u"], ["d"], ratio=0.3),
+             helper.make_node("Relu", ["d"], ["y"])]
+    model = model_of(nodes, [fin("x", "N", 2, 3, 4)], [fout("y")],
+                     [init("scales", np.asarray([1, 1, 2, 2], np.float32))], opset=9, ir_version=4)
+    graph = import_onnx(model)
+    assert [(n.op, n.attrs.get("scale")) for n in graph.layers()] == [("upsample", (2, 2)), ("relu", None)]
+    compare(model, graph, [(2, 2, 3, 4)])
