@@ -16,7 +16,7 @@ from .importer import Unsupported, from_keras, import_keras_file, unsupported_la
 from .io import to_graph_inputs, to_keras_outputs  # noqa: E402
 from .registry import TABLE, LayerTable, class_key  # noqa: E402
 
-from . import import_conv, import_core, import_netspec, import_recurrent, import_shape  # noqa: E402,F401  (registration)
+from . import import_conv, import_core, import_netspec, import_ops, import_recurrent, import_shape  # noqa: E402,F401  (registration)
 
 
 def supported_layers() -> list[str]:

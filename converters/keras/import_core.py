@@ -316,3 +316,20 @@ def import_normalization(ctx, layer):
     if layer.invert:
         return _affine(ctx, ctx.values[0], std, mean)
     return _affine(ctx, ctx.values[0], std, mean, divide=True)
+
+
+@TABLE.register("LayerScale")
+def import_layer_scale(ctx, layer):
+    """keras.applications' ConvNeXt LayerScale, ``x * gamma`` per channel: on a map, the
+    depthwise 1x1 convolution it is (gamma stays a trainable parameter); else a product
+    with a constant."""
+    v = ctx.values[0]
+    gamma = as_array(layer.gamma)
+    if v.rank > 2 and not v.is_const and not v.is_flat and v.perm[-1] == 1 \
+            and ctx.type_of(v.node).layout == CHANNELS_FIRST:
+        c = gamma.shape[0]
+        node = ctx.emit("conv", {"filters": c, "kernel": 1, "groups": c, "bias": False}, [v.node],
+                        {"weight": gamma.reshape(c, 1, *(1,) * (v.rank - 2))})
+        return Value(node, v.perm)
+    (x, g), lead = ctx.operands([v, Value(None, identity(1), const=gamma)])
+    return ctx.like(binary(ctx, "mul", x, g), lead)

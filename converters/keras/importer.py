@@ -125,7 +125,7 @@ def _unsupported_error(found: list[Unsupported], file) -> NetspecError:
     names = ", ".join(f"'{u.name}' ({u.cls}{'' if u.reason.startswith('no importer') else ': ' + u.reason})"
                       for u in found)
     classes = sorted({u.cls for u in found})
-    return NetspecError(f"{len(found)} layer(s) cannot be imported: {names}", SourceLoc(file=file),
+    return NetspecError(f"{len(found)} layer(s) cannot be imported: {names}", SourceLoc(file=file) if file else None,
                         f"unsupported classes: {', '.join(classes)}; netspec imports "
                         f"{len(TABLE.names())} Keras layer classes (netspec.converters.keras.supported_layers()); "
                         "the rest can go through ONNX")
@@ -198,6 +198,7 @@ def import_model(ctx: ImportContext, model, scope: dict, failed: set, prefix: st
             continue
         ctx.layer = layer
         ctx.node = node
+        ctx.scope = scope
         ctx.tensors = ins
         ctx.outputs = outs
         ctx.values = [scope[id(t)] for t in ins]

@@ -60,11 +60,18 @@ class LayerTable:
 
 
 def class_key(layer) -> str:
-    """The table key of a layer (or a ``keras.ops`` operation, keyed ``"ops.<Class>"``)."""
+    """The table key of a layer (or a ``keras.ops`` operation, keyed ``"ops.<Class>"``).
+
+    An unregistered class outside Keras is keyed by its module path, so a user's own
+    ``Dense`` can never be taken for Keras's."""
     cls = type(layer)
+    keras_class = cls.__module__.split(".")[0] == "keras"
     if not isinstance(layer, keras.layers.Layer):
-        return f"ops.{cls.__name__}"
-    return keras.saving.get_registered_name(cls)
+        return f"ops.{cls.__name__}" if keras_class else f"{cls.__module__}.{cls.__qualname__}"
+    name = keras.saving.get_registered_name(cls)
+    if ">" in name or keras_class:
+        return name
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 TABLE = LayerTable()

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from keras import layers as L
 
+from keras.src.applications.convnext import LayerScale
+
 from netspec.backends.keras import layers as NL
 from netspec.backends.keras.emit_lowlevel import ConstantValue, LowLevel
 from netspec.converters.keras import TABLE, class_key
@@ -178,6 +180,15 @@ CASES = [
     Case("rnn_simple_cell", (5, 3), lambda x: L.RNN(L.SimpleRNNCell(4))(x), same_params=False),
     Case("rnn_peephole", (5, 3), lambda x: L.RNN(NL.PeepholeLSTMCell(4), return_sequences=True)(x)),
     Case("conv1d_into_lstm", (8, 3), lambda x: L.LSTM(3)(L.Conv1D(4, 3)(x)), transposes=1, same_params=False),
+    # ------------------------------------------------ keras.ops arithmetic in functional models
+    Case("ops_hard_sigmoid", (4, 4, 3), lambda x: L.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)),
+    Case("ops_binary", (4, 4, 3), lambda x: keras.ops.maximum((2.0 - x) / 3 - x ** 2, keras.ops.minimum(x, 0.5))),
+    Case("ops_divide", (5,), lambda x: keras.ops.divide(x, 4.0)),
+    Case("ops_tensors", (4, 4, 3), lambda x: keras.ops.add(x, L.Conv2D(3, 1)(x)) * keras.ops.subtract(x, x)),
+    Case("ops_unary", (5,), lambda x: keras.ops.tanh(keras.ops.relu(keras.ops.sigmoid(-x)))
+         + keras.ops.exp(keras.ops.sqrt(keras.ops.abs(x)))),
+    Case("layer_scale_map", (4, 4, 3), lambda x: LayerScale(0.5, 3)(L.Conv2D(3, 1)(x))),
+    Case("layer_scale_vector", (3,), lambda x: LayerScale(0.5, 3)(x), same_params=False),
     # ------------------------------------------------ netspec's own Keras layers
     Case("netspec_pad_reflect", (5, 5, 3), lambda x: NL.Pad([(1, 2), (2, 1)], "reflect")(x)),
     Case("netspec_pad_replicate", (5, 3), lambda x: NL.Pad([(2, 1)], "replicate")(x)),
@@ -210,11 +221,11 @@ def test_every_table_entry_has_a_case():
     covered = set()
     for case in CASES:
         model = case.model()
-        stack = list(model.layers)
+        stack = list(model.operations)
         while stack:
             layer = stack.pop()
             covered.add(class_key(layer))
-            stack.extend(getattr(layer, "layers", []) if isinstance(layer, keras.Model) else [])
+            stack.extend(getattr(layer, "operations", layer.layers) if isinstance(layer, keras.Model) else [])
             if hasattr(layer, "cell"):
                 covered.add(class_key(layer.cell))
     assert set(TABLE.names()) - covered == set()

@@ -27,14 +27,16 @@ def trained_looking_batchnorm(model, seed=0):
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c),
+            c = layer.moving_mean.shape[0]
+            arrays = [rng.uniform(0.5, 1.5, c)] if layer.scale else []
+            arrays += [rng.normal(0, 0.1, c)] if layer.center else []
+            layer.set_weights(arrays + [rng.normal(0, 0.1, c),
                                rng.uniform(0.5, 1.5, c)])
     return model
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,size", [("ResNet50", 64), ("MobileNetV2", 96)])
+@pytest.mark.parametrize("name,size", [("ResNet50", 64), ("MobileNetV2", 96), ("MobileNetV3Small", 64)])
 def test_keras_application(name, size):
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
