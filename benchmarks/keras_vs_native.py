@@ -223,14 +223,14 @@ def main() -> None:
           f"Medians of at least {args.repeat} interleaved calls after a warm-up (n = calls each): CPU time "
           "of the process, with the wall-time ratio beside it.\n")
     print("| model | params (emitted / native) | max rel. output diff | transposes "
-          "| predict CPU s emitted / native (n) | ratio | wall ratio "
-          "| train_on_batch CPU s emitted / native (n) | ratio | wall ratio |")
+          "| predict CPU ms emitted / native (n) | ratio | wall ratio "
+          "| train_on_batch CPU ms emitted / native (n) | ratio | wall ratio |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         cells = [r["model"], f"{r['params'][0]:,} / {r['params'][1]:,}", f"{r['rel err']:.1e}", str(r["transposes"])]
         for d in (r["predict"], r["train"]):
             e, n = d["emitted"], d["native"]
-            cells += [f"{e['cpu']:.3f} / {n['cpu']:.3f} ({e['n']})", f"{e['cpu'] / n['cpu']:.3f}",
+            cells += [f"{e['cpu'] * 1e3:.1f} / {n['cpu'] * 1e3:.1f} ({e['n']})", f"{e['cpu'] / n['cpu']:.3f}",
                       f"{e['wall'] / n['wall']:.3f}"]
         print("| " + " | ".join(cells) + " |")
 

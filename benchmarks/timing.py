@@ -20,16 +20,17 @@ def interleaved(fns: dict, repeat: int, min_seconds: float = 4.0, warmup: int = 
 
     Each callable runs ``warmup`` times first (tracing, first-touch allocation), then at
     least ``repeat`` times, more (up to ten times as many) until each has run about
-    ``min_seconds``. ``before(key)``, if given, runs untimed before every timed call.
+    ``min_seconds`` at the speed of the last warm-up round. ``before(key)``, if given, runs
+    untimed before every timed call.
     """
     keys = list(fns)
-    start = time.perf_counter()
-    for _ in range(warmup):
+    for _ in range(max(warmup, 1)):  # the last round's time, free of tracing, sizes the run
+        start = time.perf_counter()
         for k in keys:
             if before:
                 before(k)
             fns[k]()
-    per_call = (time.perf_counter() - start) / (warmup * len(keys))
+        per_call = (time.perf_counter() - start) / len(keys)
     calls = max(repeat, min(10 * repeat, math.ceil(min_seconds / max(per_call, 1e-6))))
     cpu, wall = {k: [] for k in keys}, {k: [] for k in keys}
     for r in range(calls):
