@@ -58,6 +58,11 @@ class ImportContext:
         self.out_shapes: list[tuple] = []
         self.base = "model"
         self.input_views: dict[str, tuple[int, ...]] = {}  # graph input -> Keras perm
+        self.consumers: dict[int, list] = {}  # Keras tensor id -> layers reading it (None: the caller)
+        self.scope: dict = {}                 # Keras tensor id -> Value, in the model being imported
+        self.node = None                      # the Keras call node being imported
+        self.tensors: list = []               # its input and output Keras tensors
+        self.outputs: list = []
         self._cache: dict[tuple, str] = {}
 
     # ------------------------------------------------------------ places and errors

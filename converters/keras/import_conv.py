@@ -63,9 +63,15 @@ def _conv_attrs(layer, filters, nd, groups=1, bias=None) -> dict:
 
 @TABLE.register("Conv1D", "Conv2D", "Conv3D", wants=data_format)
 def import_conv(ctx, layer):
+    """A causal Conv1D at stride 1 is netspec's temporal_conv (the TCN layer it is)."""
     x, nd, fmt = _map_in(ctx, layer)
-    node = ctx.emit("conv", _conv_attrs(layer, layer.filters, nd, layer.groups),
-                    [x], {"weight": _conv_weight(as_array(layer.kernel), nd), **_bias(layer)})
+    params = {"weight": _conv_weight(as_array(layer.kernel), nd), **_bias(layer)}
+    if layer.padding == "causal" and _ints(layer.strides) == (1,) and layer.groups == 1:
+        attrs = {"filters": int(layer.filters), "kernel": _ints(layer.kernel_size)[0],
+                 "dilation": _ints(layer.dilation_rate)[0], "bias": bool(layer.use_bias)}
+        node = ctx.emit("temporal_conv", attrs, [x], params)
+    else:
+        node = ctx.emit("conv", _conv_attrs(layer, layer.filters, nd, layer.groups), [x], params)
     return fused_activation(ctx, layer, _map_out(ctx, node, fmt))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from netspec.ops.types import CHANNELS_FIRST
 
 from .context import ImportContext, as_array
-from .registry import TABLE
+from .registry import TABLE, class_key
 from .values import Value, identity
 
 # ---------------------------------------------------------------- activations
@@ -333,3 +333,23 @@ def import_layer_scale(ctx, layer):
         return Value(node, v.perm)
     (x, g), lead = ctx.operands([v, Value(None, identity(1), const=gamma)])
     return ctx.like(binary(ctx, "mul", x, g), lead)
+
+
+# Layers that act on the last axis (or element-wise), so that applying them to every time
+# step is applying them to the whole (N, T, ...) tensor.
+PER_STEP = ("Dense", "Dropout", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
+
+
+def _time_distributed_check(layer):
+    inner = type(layer.layer).__name__
+    return None if inner in PER_STEP and class_key(layer.layer) == inner else (
+        f"TimeDistributed({inner}) has no netspec equivalent (netspec imports it around "
+        f"{', '.join(PER_STEP)})")
+
+
+@TABLE.register("TimeDistributed", wants="plain", check=_time_distributed_check)
+def import_time_distributed(ctx, layer):
+    problem = _time_distributed_check(layer)
+    if problem:
+        raise ctx.error(problem)
+    return TABLE.entries[class_key(layer.layer)].importer(ctx, layer.layer)

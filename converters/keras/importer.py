@@ -7,7 +7,8 @@ use); declare the inputs; visit each layer call in topological order (the Keras 
 reached from the outputs through each tensor's ``_keras_history`` and each node's
 ``input_tensors``), nested models inlined under their own name. Problems are collected:
 a layer an importer refuses is reported and the layers that depend on it are skipped. Then
-unused nodes are dropped, zero padding is folded into the convolution or pooling it feeds,
+unused nodes are dropped, zero padding is folded into the convolution or pooling it feeds
+and cropping into the transposed convolution it follows,
 a transpose right after an input becomes the input's own layout, and the graph is linted,
 shape-checked and its weights verified against the ops' parameter specs.
 
@@ -142,6 +143,7 @@ def from_keras(model, name: str | None = None, file: str | None = None) -> Graph
     if found:
         raise _unsupported_error(found, file)
     ctx = ImportContext(file)
+    ctx.consumers = consumer_map(model)
     scope: dict[int, Value] = {}
     failed: set[int] = set()
     for tensor in model.inputs:
@@ -162,17 +164,21 @@ def from_keras(model, name: str | None = None, file: str | None = None) -> Graph
     return finish(ctx, outputs, name or node_name(model.name))
 
 
-def import_model(ctx: ImportContext, model, scope: dict, failed: set, prefix: str) -> None:
-    """Import every call of ``model`` into ``ctx``; ``scope`` maps tensor ids to values."""
+def consumer_map(model) -> dict[int, list]:
+    """Tensor id -> the layers reading it (``None`` for reads by the model's caller)."""
     consumers: dict[int, list] = {}
-    order = call_order(model)
-    for node in order:
+    for node in call_order(model):
         for tensor in node.input_tensors:
             consumers.setdefault(id(tensor), []).append(node.operation)
     for tensor in model.outputs:
-        consumers.setdefault(id(tensor), []).append(None)  # read by the caller
-    ctx.consumers = consumers
-    for node in order:
+        consumers.setdefault(id(tensor), []).append(None)
+    return consumers
+
+
+def import_model(ctx: ImportContext, model, scope: dict, failed: set, prefix: str) -> None:
+    """Import every call of ``model`` into ``ctx``; ``scope`` maps tensor ids to values."""
+    consumers = ctx.consumers = consumer_map(model)
+    for node in call_order(model):
         layer = node.operation
         if isinstance(layer, keras.layers.InputLayer):
             if id(node.output_tensors[0]) not in scope:  # an input of an inner model used directly
@@ -216,7 +222,7 @@ def import_model(ctx: ImportContext, model, scope: dict, failed: set, prefix: st
             ctx.errors.append(exc.located(ctx.where()))
             failed.update(id(t) for t in outs)
             continue
-        except (ValueError, TypeError, KeyError, IndexError) as exc:  # a config this importer misreads
+        except (AttributeError, ValueError, TypeError, KeyError, IndexError) as exc:  # a config misread
             ctx.errors.append(ctx.error(f"cannot be imported: {type(exc).__name__}: {exc}",
                                         "this is a netspec bug; please report it with the layer's config"))
             failed.update(id(t) for t in outs)
@@ -241,11 +247,6 @@ def declare_input(ctx: ImportContext, model, tensor) -> Value:
     """A graph input for a Keras input tensor. Images (rank >= 4) are channels-last maps in
     Keras and become channels-first graph inputs; a rank-3 input is a 1d map when a
     convolution-like layer reads it, else a sequence (N, T, F); vectors and ids are plain."""
-    if not hasattr(ctx, "consumers"):
-        ctx.consumers = {}
-        for node in call_order(model):
-            for t in node.input_tensors:
-                ctx.consumers.setdefault(id(t), []).append(node.operation)
     shape = tuple(tensor.shape)
     rank = len(shape)
     dtype = DTYPES.get(str(tensor.dtype))
@@ -278,6 +279,7 @@ def finish(ctx: ImportContext, outputs: list[Value], name: str) -> Graph:
         views[v.node] = {"order": [int(i) for i in v.order]} if v.is_flat else {"perm": list(v.perm)}
     drop_unused(graph)
     fold_padding(graph)
+    fold_cropping(graph, views)
     absorb_input_transposes(ctx, views)
     if ctx.file:
         graph.meta["source"] = ctx.file
@@ -319,7 +321,7 @@ def _pool_pads_fit(pads, kernel) -> bool:
 
 
 def fold_padding(graph: Graph) -> None:
-    """A pad read only by a conv (zeros) or a pool (lowest float for max, zeros counted by an
+    """A pad read only by a conv or locally connected layer (zeros) or a pool (lowest float for max, zeros counted by an
     average) becomes that op's padding: Keras has no explicit padding in its layers, so
     Keras models (and netspec's Keras backend) write ``ZeroPadding2D`` + ``Conv2D('valid')``."""
     for name in list(graph.order()):
@@ -333,7 +335,7 @@ def fold_padding(graph: Graph) -> None:
             continue
         a, value = reader.attrs, pad.attrs["value"]
         summed = tuple((b + pb, e + pe) for (b, e), (pb, pe) in zip(a.get("padding", ()), pad.attrs["pads"]))
-        if reader.op == "conv" and value == 0.0:
+        if reader.op in ("conv", "locally_connected") and value == 0.0:
             pass
         elif reader.op == "maxpool" and value <= LOWEST and not a["ceil_mode"] and _pool_pads_fit(summed, a["kernel"]):
             pass
@@ -344,6 +346,32 @@ def fold_padding(graph: Graph) -> None:
             continue
         a["padding"] = summed
         graph.rewire(reader.name, [pad.inputs[0], *reader.inputs[1:]])
+        graph.remove_node(name)
+
+
+def fold_cropping(graph: Graph, views: dict) -> None:
+    """A crop read only after a transposed convolution becomes its padding (netspec's
+    Keras backend writes padded transposed convolutions as 'valid' ones plus Cropping):
+    netspec's conv_transpose crops ``padding`` and then adds ``output_padding`` at the end."""
+    for name in list(graph.order()):
+        if name not in graph or graph.node(name).op != "crop":
+            continue
+        crop = graph.node(name)
+        source = graph.node(crop.inputs[0])
+        if source.op != "conv_transpose" or _sole_reader(graph, source.name) is not crop:
+            continue
+        a = source.attrs
+        pads, extra = [], []
+        for (b, e), op_, (cb, ce) in zip(a["padding"], a["output_padding"], crop.attrs["crop"]):
+            end = e - op_ + ce  # net positions removed at the end
+            pads.append((b + cb, max(end, 0)))
+            extra.append(max(-end, 0))
+        a["padding"], a["output_padding"] = tuple(pads), tuple(extra)
+        for reader in graph.consumers(name):
+            graph.rewire(reader, [source.name if i == name else i for i in graph.node(reader).inputs])
+        if name in graph.outputs:
+            graph.outputs = [source.name if o == name else o for o in graph.outputs]
+            views[source.name] = views.pop(name)
         graph.remove_node(name)
 
 

@@ -168,6 +168,7 @@ CASES = [
     Case("normalization_invert", (5,), lambda x: L.Normalization(mean=0.5, variance=2.0, invert=True)(x),
          same_params=False),
     Case("nested_model", (6, 6, 3), _nested),
+    Case("time_distributed", (5, 3), lambda x: L.TimeDistributed(L.Dense(4, activation="relu"))(x)),
     # ------------------------------------------------ recurrent (netspec keeps both biases: same_params off)
     Case("lstm", (5, 3), lambda x: L.LSTM(4, return_sequences=True)(x), same_params=False),
     Case("lstm_last", (5, 3), lambda x: L.LSTM(4, use_bias=False)(x), same_params=False),
@@ -198,6 +199,8 @@ CASES = [
     Case("netspec_grouped_conv_transpose", (4, 4, 4),
          lambda x: NL.GroupedConvTranspose(6, (3, 3), (2, 2), (1, 1), 2, output_padding=(1, 1))(x)),
     Case("netspec_locally_connected2d", (6, 5, 3), lambda x: NL.LocallyConnected(4, (3, 2), (2, 1))(x)),
+    Case("netspec_locally_connected_padded", (5, 5, 2),
+         lambda x: NL.LocallyConnected(3, (3, 3), (1, 1))(L.ZeroPadding2D(1)(x))),
     Case("netspec_locally_connected1d", (7, 3), lambda x: NL.LocallyConnected(2, (3,), (2,), use_bias=False)(x)),
     Case("netspec_lrn", (4, 4, 7), lambda x: NL.LRN(5, 1e-2, 0.75, 2.0)(x)),
     Case("netspec_zero_upsample", (3, 4, 2), lambda x: NL.ZeroUpsample((2, 3))(x)),
@@ -248,3 +251,37 @@ def test_batchnorm_momentum_is_one_minus_keras():
 
     node = next(n for n in from_keras(model).nodes() if n.op == "batchnorm")
     assert node.attrs["momentum"] == pytest.approx(0.1)
+
+
+def test_shared_layer_gets_one_node_per_call():
+    """A layer called twice becomes two nodes with the same weights (netspec graphs do not
+    share parameters, so the graph counts them twice)."""
+    shared = L.Dense(3, name="shared")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    model = randomize(keras.Model([a, b], L.Add()([shared(a), shared(b)])))
+    from netspec.converters.keras import from_keras
+
+    graph, _ = assert_matches(model, inputs=keras_inputs(model))
+    assert [n.name for n in graph.nodes() if n.op == "dense"] == ["shared", "shared_2"]
+    assert graph.param_count == 2 * model.count_params()
+
+
+def test_multiple_outputs_keep_their_views():
+    x = keras.Input((6, 6, 3))
+    y = L.Conv2D(4, 3)(x)
+    model = randomize(keras.Model(x, [y, L.Flatten()(y), L.GlobalAveragePooling2D()(y)]))
+    graph, _ = assert_matches(model)
+    assert transposes(graph) == 0 and len(graph.outputs) == 3
+
+
+def test_dynamic_sizes_import_where_netspec_can_express_them():
+    x = keras.Input((None, None, 3))
+    model = randomize(keras.Model(x, L.GlobalMaxPooling2D()(L.Conv2D(4, 3, padding="same")(x))))
+    graph, _ = assert_matches(model)
+    assert graph.node(graph.inputs[0]).type.shape == (None, 3, None, None)
+    strided = keras.Model(x, L.Conv2D(4, 3, strides=2, padding="same")(x))
+    from netspec.converters.keras import from_keras
+    from netspec.errors import NetspecError
+
+    with pytest.raises(NetspecError, match="static input size"):
+        from_keras(strided)

@@ -5,6 +5,8 @@ transposes and Keras's parameter count; zoo models come back with their node nam
 their original parameter counts."""
 from __future__ import annotations
 
+from collections import Counter
+
 import keras
 import numpy as np
 import pytest
@@ -59,3 +61,4 @@ def test_zoo_model_round_trip(name):
     assert transposes(graph) == sum(n.op == "transpose" for n in original.nodes())
     assert (graph.param_count, graph.state_count) == (original.param_count, original.state_count)
     assert {n.name for n in graph.nodes() if n.params} == {n.name for n in original.nodes() if n.params}
+    assert Counter(n.op for n in graph.nodes()) == Counter(n.op for n in original.nodes())
