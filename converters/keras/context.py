@@ -220,8 +220,9 @@ class ImportContext:
         return names, lead
 
     def like(self, node: str, view: Value) -> Value:
-        """The value of ``node`` when it indexes like ``view`` (element-wise results)."""
-        return Value(node, view.perm, view.order, source=view.source, source_shape=view.source_shape)
+        """The value of ``node`` when it indexes like ``view`` (element-wise results; what
+        it was flattened from is not kept: a Reshape back must not skip this node)."""
+        return Value(node, view.perm, view.order)
 
     # ------------------------------------------------------------ checks
     def check_outputs(self, outputs: list[Value]) -> None:

@@ -116,12 +116,15 @@ def fused_activation(ctx: ImportContext, layer, value: Value) -> Value:
     return apply_activation(ctx, value, name, suffix=name)
 
 
-def _activation_check(layer):
+def activation_problem(layer):
+    """Why a layer's ``activation=`` cannot be imported, or None (checked before building)."""
+    if not isinstance(layer, keras.layers.Layer) or "activation" not in layer.get_config():
+        return None
     name = activation_name(layer)
     return None if name == "linear" or name in ACTIVATIONS else f"activation {name!r} has no netspec equivalent"
 
 
-@TABLE.register("Activation", check=_activation_check)
+@TABLE.register("Activation", check=activation_problem)
 def import_activation(ctx, layer):
     return apply_activation(ctx, ctx.values[0], activation_name(layer))
 

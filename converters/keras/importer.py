@@ -30,6 +30,7 @@ from netspec.graph.passes import infer_shapes, receptive_fields
 from netspec.ops.types import CHANNELS_FIRST, PLAIN, TensorType
 
 from .context import ImportContext, node_name
+from .import_core import activation_problem
 from .registry import TABLE, class_key
 from .values import Value, channels_last, compose, identity, inverse, is_identity
 
@@ -115,10 +116,10 @@ def unsupported_layers(model) -> list[Unsupported]:
         entry = TABLE.lookup(layer)
         if entry is None:
             out.append(Unsupported(layer.name, class_key(layer), "no importer for this layer class"))
-        elif entry.check is not None:
-            problem = entry.check(layer)
-            if problem:
-                out.append(Unsupported(layer.name, class_key(layer), problem))
+            continue
+        problem = entry.check(layer) if entry.check is not None else activation_problem(layer)
+        if problem:
+            out.append(Unsupported(layer.name, class_key(layer), problem))
     return out
 
 

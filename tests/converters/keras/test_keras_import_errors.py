@@ -34,18 +34,18 @@ def _model_with_unsupported():
     y = Twice(name="twice")(L.Dense(8)(x))
     y = MyDense(4, name="mine")(y)
     y = L.Activation("selu", name="selu")(y)
-    return keras.Model(x, L.Dense(2)(y))
+    return keras.Model(x, L.Dense(2, activation="softplus", name="soft")(y))
 
 
 def test_every_unsupported_layer_in_one_error():
     model = _model_with_unsupported()
     found = unsupported_layers(model)
     assert [(u.name, u.cls.rsplit(".", 1)[-1]) for u in found] == [("twice", "Twice"), ("mine", "MyDense"),
-                                                                   ("selu", "Activation")]
+                                                                   ("selu", "Activation"), ("soft", "Dense")]
     with pytest.raises(NetspecError) as info:
         from_keras(model)
     text = str(info.value)
-    for name in ("'twice'", "'mine'", "'selu'", "Twice", "MyDense", "selu"):
+    for name in ("'twice'", "'mine'", "'selu'", "'soft'", "Twice", "MyDense", "selu", "softplus"):
         assert name in text
     assert "ONNX" in info.value.hint
 

@@ -154,6 +154,8 @@ CASES = [
                             (3, L.SpatialDropout3D, (3, 3, 3, 2)))],
     Case("flatten_output", (3, 4, 2), lambda x: L.Flatten()(L.Conv2D(2, 1)(x))),
     Case("flatten_reshape_back", (3, 4, 2), lambda x: L.Conv2D(2, 1)(L.Reshape((3, 4, 2))(L.Flatten()(x)))),
+    Case("flatten_relu_reshape_back", (3, 4, 2),
+         lambda x: L.Conv2D(2, 1)(L.Reshape((3, 4, 2))(L.ReLU()(L.Flatten()(x)))), transposes=1),
     Case("reshape_vector", (12,), lambda x: L.Dense(2)(L.Reshape((3, 4))(x))),
     # a real reshape of a channels-last map into a sequence needs Keras's element order
     Case("reshape_map_to_sequence", (4, 4, 3), lambda x: L.LSTM(3)(L.Reshape((16, 3))(L.Conv2D(3, 1)(x))), transposes=1,
