@@ -46,6 +46,24 @@ def sanitise(raw: str) -> str:
     return text
 
 
+def scope_path(raw: str) -> str | None:
+    """The module path in a TorchScript-exporter node name: ``/blocks/blocks.0/expand/
+    expand.2/Clip`` -> ``blocks.0.expand.2``. Each scope level names a module relative to
+    the level before, sometimes repeating it (``blocks`` then ``blocks.0``); the last part
+    is the op type. None for names without a scope (``/Relu``)."""
+    if not raw.startswith("/"):
+        return None
+    parts = raw.strip("/").split("/")[:-1]
+    path: list[str] = []
+    for token in parts:
+        if path and token.startswith(path[-1] + "."):
+            path[-1] = token
+        else:
+            path.append(token)
+    text = ".".join(path)
+    return text if path and NAME.match(text) else None
+
+
 @dataclass
 class Pending:
     """A graph node in the making. ``clean``: its name is the ONNX value name unchanged;
@@ -261,7 +279,7 @@ class ImportContext:
                 name, clean = value, True
             else:
                 raw = (node.name or value or node.op_type) + (f"_{output}" if output and not value else "")
-                name, clean = sanitise(raw) + suffix, False
+                name, clean = (scope_path(node.name) or sanitise(raw)) + suffix, False
         else:
             clean = False
         return self._add(name, op, attrs, inputs, params or {}, clean)

@@ -197,7 +197,7 @@ def test_names_are_sanitised_unique_and_deterministic():
     model = model_of(nodes, [fin("input.1", "N", 4)], [fout("9")])
     first, second = import_onnx(model), import_onnx(model)
     names = [n.name for n in first.nodes()]
-    assert names == ["input.1", "layer1_layer1.0_relu_Relu", "onnx_Add_7", "_9"]
+    assert names == ["input.1", "layer1.0.relu", "onnx_Add_7", "_9"]  # a scope path, then sanitised names
     assert names == [n.name for n in second.nodes()]
     assert first.outputs == ["_9"]
 

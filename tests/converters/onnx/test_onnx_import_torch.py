@@ -1,0 +1,87 @@
+"""A hand-written PyTorch model of the kinds real exports come from (MobileNetV2 blocks
+with ReLU6 and depthwise convolutions, an input normalisation, one attention layer with
+LayerNorm, a mean over positions and a clamp), exported with ``torch.onnx.export``
+(TorchScript exporter), imports and runs in torch as onnxruntime runs the export.
+
+Tolerance: 1e-5 absolute + 1e-4 relative (float32 sums of at most a few hundred terms).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from collections import Counter
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn as nn
+
+from netspec.backends import get_backend
+from netspec.converters.onnx import import_onnx
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, c, e=4):
+        super().__init__()
+        self.expand = nn.Sequential(nn.Conv2d(c, c * e, 1, bias=False), nn.BatchNorm2d(c * e), nn.ReLU6())
+        self.dw = nn.Sequential(nn.Conv2d(c * e, c * e, 3, padding=1, groups=c * e, bias=False),
+                                nn.BatchNorm2d(c * e), nn.ReLU6())
+        self.project = nn.Sequential(nn.Conv2d(c * e, c, 1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return x + self.project(self.dw(self.expand(x)))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
+        self.blocks = nn.Sequential(InvertedResidual(8), InvertedResidual(8))
+        self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(8, 5))
+
+    def forward(self, x):
+        x = (x - self.mean) / self.std
+        x = self.blocks(self.stem(x))
+        t = x.flatten(2).transpose(1, 2)  # (N, HW, C)
+        attention = torch.softmax(self.q(t) @ self.k(t).transpose(1, 2) / 8 ** 0.5, dim=-1)
+        t = self.norm(t + attention @ self.v(t))
+        return self.head(torch.clamp(t.mean(1), -3.0, 3.0))
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    model = Net().eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+def test_mobilenet_style_attention_model(net, fold):
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(2, 3, 16, 16),), buffer, dynamo=False, input_names=["image"],
+                          output_names=["logits"], dynamic_axes={"image": {0: "batch"}}, opset_version=17,
+                          do_constant_folding=fold)
+    graph = import_onnx(onnx.load_from_string(buffer.getvalue()))
+    ops = Counter(n.op for n in graph.layers())
+    assert ops["conv"] == 7 and ops["clip"] == 6 and ops["dense"] == 4 and ops["matmul"] == 2
+    assert ops["batchnorm"] == (0 if fold else 7)  # the exporter folds eval batchnorms into convs
+    assert {"softmax", "layernorm", "reduce", "binary", "constant"} <= set(ops)
+    names = [n.name for n in graph.layers()]
+    assert "blocks.0.dw.0" in names and "blocks.1.expand.2" in names  # module paths
+    x = np.random.default_rng(0).standard_normal((3, 3, 16, 16)).astype(np.float32)
+    ref = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    torch_backend = get_backend("torch")
+    got = torch_backend.run(torch_backend.build(graph), {"image": x}, graph)["logits"]
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-4)
