@@ -85,3 +85,20 @@ def test_mobilenet_style_attention_model(net, fold):
     torch_backend = get_backend("torch")
     got = torch_backend.run(torch_backend.build(graph), {"image": x}, graph)["logits"]
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["onnx", pytest.param("keras", marks=pytest.mark.slow)])
+def test_imported_model_runs_in_the_other_backends(net, backend):
+    """The imported graph, low-level ops included, is emitted by every backend."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(2, 3, 16, 16),), buffer, dynamo=False, input_names=["image"],
+                          output_names=["logits"], dynamic_axes={"image": {0: "batch"}}, opset_version=17)
+    graph = import_onnx(onnx.load_from_string(buffer.getvalue()))
+    x = np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    ref = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    b = get_backend(backend)
+    model = b.build(graph)
+    got = (b.run(model, {"image": x}, graph) if backend == "keras" else b.run(model, {"image": x}))["logits"]
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-4)
