@@ -225,7 +225,8 @@ def import_batchnorm(ctx, layer):
     node, view = channel_first_view(ctx, value, _one_axis(ctx, layer))
     channels = ctx.type_of(node).shape[1]
     params = _feature_params(view, batchnorm_params(layer, channels))
-    momentum = min(max(1.0 - float(layer.momentum), 0.0), 1.0)
+    # Keras writes momentum as a decimal (0.99): keep ours one too, not 0.010000000000000009
+    momentum = min(max(float(f"{1.0 - float(layer.momentum):.12g}"), 0.0), 1.0)
     out = ctx.emit("batchnorm", {"eps": float(layer.epsilon), "momentum": momentum}, [node], params)
     return ctx.like(out, view)
 

@@ -158,7 +158,7 @@ def from_keras(model, name: str | None = None, file: str | None = None) -> Graph
         value = scope[id(tensor)]
         if value.is_const:
             ctx.errors.append(NetspecError(f"output '{tensor.name}' is a constant, not computed from the inputs",
-                                           SourceLoc(file=file)))
+                                           where, "netspec graphs compute every output from the inputs"))
             continue
         outputs.append(value)
     raise_all(ctx.errors)

@@ -252,7 +252,7 @@ def test_batchnorm_momentum_is_one_minus_keras():
     from netspec.converters.keras import from_keras
 
     node = next(n for n in from_keras(model).nodes() if n.op == "batchnorm")
-    assert node.attrs["momentum"] == pytest.approx(0.1)
+    assert node.attrs["momentum"] == 0.1
 
 
 def test_shared_layer_gets_one_node_per_call():
