@@ -13,7 +13,7 @@ import numpy as np
 
 from .context import DTYPES, sanitise
 from .registry import TABLE
-from .values import Fill, SymShape, View
+from .values import Dim, Fill, SymShape, View, to_sym
 
 OPEN_END = 2 ** 31 - 1
 
@@ -105,9 +105,35 @@ def zero_algebra(ctx, node, fn) -> bool:
                     "x + 0, x - 0 and x * 0")
 
 
+SHAPE_MATH = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+              # ONNX integer Div truncates; sizes are non-negative, where that is floor division
+              "div": lambda a, b: a // b, "max": max, "min": min}
+
+
+def shape_arithmetic(ctx, node, fn) -> bool:
+    """Integer arithmetic on shapes (``Shape(x)[1] * heads``): static sizes are computed,
+    a dynamic one becomes a new symbol, which a Reshape reads as its one unknown size."""
+    values = [ctx.value(0), ctx.value(1)]
+    if not any(isinstance(v, SymShape) for v in values) or fn not in SHAPE_MATH:
+        return False
+    syms = [to_sym(v) for v in values]
+    if any(s is None for s in syms):
+        raise ctx.error("combines a shape with a tensor; netspec evaluates shape arithmetic on integers only")
+    a, b = syms
+    if len(a.entries) != len(b.entries) and 1 not in (len(a.entries), len(b.entries)):
+        raise ctx.error(f"combines shapes of {len(a.entries)} and {len(b.entries)} entries")
+    n = max(len(a.entries), len(b.entries))
+    left = a.entries * n if len(a.entries) == 1 else a.entries
+    right = b.entries * n if len(b.entries) == 1 else b.entries
+    out = tuple(SHAPE_MATH[fn](x, y) if isinstance(x, int) and isinstance(y, int) else Dim(("expr", fn, x, y))
+                for x, y in zip(left, right))
+    ctx.set_output(0, SymShape(out, a.scalar and b.scalar))
+    return True
+
+
 def import_binary(ctx, node, fn: str | None = None):
     fn = fn or BINARY[node.op_type]
-    if zero_algebra(ctx, node, fn):
+    if shape_arithmetic(ctx, node, fn) or zero_algebra(ctx, node, fn):
         return
     if len(node.input) > 2:
         raise ctx.error(f"{node.op_type} of {len(node.input)} inputs with broadcasting; netspec's binary takes two")

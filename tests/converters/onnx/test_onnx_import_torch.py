@@ -102,3 +102,40 @@ def test_imported_model_runs_in_the_other_backends(net, backend):
     model = b.build(graph)
     got = (b.run(model, {"image": x}, graph) if backend == "keras" else b.run(model, {"image": x}))["logits"]
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-4)
+
+
+class MultiHeadAttention(nn.Module):
+    """Self-attention written the usual way: ``x.shape`` read at run time, ``chunk``,
+    ``view`` to heads and back; the exporter turns the sizes into shape arithmetic."""
+
+    def __init__(self, d=8, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2)
+                   for z in self.qkv(x).chunk(3, dim=-1))
+        a = torch.softmax(q @ k.transpose(-1, -2) / (d // self.heads) ** 0.5, dim=-1)
+        return self.out((a @ v).transpose(1, 2).reshape(b, t, d))
+
+
+def test_attention_with_a_dynamic_sequence_length():
+    torch.manual_seed(0)
+    module = MultiHeadAttention().eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(2, 5, 8),), buffer, dynamo=False, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "batch", 1: "time"}}, opset_version=17)
+    graph = import_onnx(onnx.load_from_string(buffer.getvalue()))
+    assert graph.node("x").type.shape == (None, None, 8)
+    assert Counter(n.op for n in graph.layers())["matmul"] == 2
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    torch_backend = get_backend("torch")
+    model = torch_backend.build(graph)
+    for steps in (5, 9):
+        x = np.random.default_rng(steps).standard_normal((3, steps, 8)).astype(np.float32)
+        np.testing.assert_allclose(torch_backend.run(model, {"x": x}, graph)["y"], session.run(None, {"x": x})[0],
+                                   atol=1e-5, rtol=1e-4)
