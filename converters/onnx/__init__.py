@@ -3,7 +3,14 @@
 Importers are a table keyed by (ONNX op type, since-version) (:mod:`.registry`); one
 module per op family registers into it. Constant subgraphs are folded (:mod:`.fold`),
 shape subgraphs evaluated symbolically and axis moves kept as views (:mod:`.values`), so
-an exported model imports as clean as a hand-written spec.
+an exported model imports as clean as a hand-written spec: layers are recognised as
+layers (Conv -> conv, MatMul + Add -> dense, the GELU formula -> gelu, netspec's locally
+connected composition -> locally_connected, ...), and only what has no layer maps onto
+the low-level ops of :mod:`netspec.ops.lowlevel` (:mod:`.import_lowlevel`).
+
+Layout of this package: :mod:`.importer` (the steps), :mod:`.context` (what importers
+use), ``import_*.py`` (the table's entries by op family), :mod:`.import_patterns` and
+:mod:`.import_local` (multi-node compositions).
 """
 from .importer import MIN_OPSET, import_onnx
 from .registry import TABLE, ImporterTable
