@@ -356,3 +356,22 @@ def import_time_distributed(ctx, layer):
     if problem:
         raise ctx.error(problem)
     return TABLE.entries[class_key(layer.layer)].importer(ctx, layer.layer)
+
+
+@TABLE.register("GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")
+def import_inference_identity(ctx, layer):
+    """Identities in inference that netspec has no op for (noise and a loss term act only
+    while training): the layer disappears, and a graph trained again lacks it."""
+    return ctx.values[0]
+
+
+@TABLE.register("PReLU")
+def import_prelu(ctx, layer):
+    """``relu(x) - alpha * relu(-x)``, with Keras's learnt ``alpha`` (shaped like the input
+    without the batch axis, size 1 along ``shared_axes``) as a constant."""
+    (x, alpha), lead = ctx.operands([ctx.values[0], Value(None, identity(ctx.values[0].rank),
+                                                          const=as_array(layer.alpha)[None])])
+    positive = ctx.emit("relu", {}, [x], suffix="positive")
+    negated = ctx.emit("unary", {"fn": "neg"}, [x], suffix="negated")
+    negative = binary(ctx, "mul", ctx.emit("relu", {}, [negated], suffix="negative"), alpha, suffix="scaled")
+    return ctx.like(binary(ctx, "sub", positive, negative), lead)

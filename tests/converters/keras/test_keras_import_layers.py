@@ -149,6 +149,10 @@ CASES = [
     Case("upsampling2d_bilinear", (4, 4, 3), lambda x: L.UpSampling2D(2, interpolation="bilinear")(x)),
     Case("upsampling3d", (2, 3, 2, 2), lambda x: L.UpSampling3D(2)(x)),
     Case("dropout", (4, 4, 3), lambda x: L.Dropout(0.3)(x)),
+    Case("inference_identities", (4, 4, 3), lambda x: L.ActivityRegularization(0.1)(L.AlphaDropout(0.2)(
+        L.GaussianDropout(0.2)(L.GaussianNoise(0.5)(L.Conv2D(2, 1)(x)))))),
+    Case("prelu_map", (4, 4, 3), lambda x: L.PReLU(shared_axes=[1, 2])(L.Conv2D(3, 1)(x)), same_params=False),
+    Case("prelu_vector", (5,), lambda x: L.PReLU()(x), same_params=False),
     *[Case(f"spatial_dropout{n}d", shape, lambda x, c=cls: c(0.2)(x))
       for n, cls, shape in ((1, L.SpatialDropout1D, (6, 3)), (2, L.SpatialDropout2D, (4, 4, 3)),
                             (3, L.SpatialDropout3D, (3, 3, 3, 2)))],
@@ -173,6 +177,7 @@ CASES = [
     Case("time_distributed", (5, 3), lambda x: L.TimeDistributed(L.Dense(4, activation="relu"))(x)),
     # ------------------------------------------------ recurrent (netspec keeps both biases: same_params off)
     Case("lstm", (5, 3), lambda x: L.LSTM(4, return_sequences=True)(x), same_params=False),
+    Case("lstm_dynamic_length", (None, 3), lambda x: L.LSTM(4, return_sequences=True)(x), same_params=False),
     Case("lstm_last", (5, 3), lambda x: L.LSTM(4, use_bias=False)(x), same_params=False),
     Case("gru_reset_after", (5, 3), lambda x: L.GRU(4, return_sequences=True)(x)),
     Case("gru_reset_before", (5, 3), lambda x: L.GRU(4, reset_after=False)(x), same_params=False),
