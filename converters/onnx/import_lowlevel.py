@@ -230,7 +230,16 @@ def import_gather_tensor(ctx, node):
     if indices.ndim > 1:
         raise ctx.error(f"gathers with {indices.ndim}-d indices; netspec's gather takes an index or a list")
     picked = int(indices) if indices.ndim == 0 else [int(i) for i in indices]
-    ctx.produce("gather", {"axis": axis, "indices": picked}, [ctx.tensor(0)])
+    x = ctx.tensor(0)
+    if isinstance(picked, int) and picked < 0 and ctx.ir_type(x).shape[axis] is None:
+        # x[:, -k] of a dynamic length: the last k positions, then the first of them
+        name = ctx.emit("slice", {"starts": [picked], "ends": [OPEN_END], "axes": [axis]}, [x], suffix="_tail")
+        if picked != -1:
+            name = ctx.emit("slice", {"starts": [0], "ends": [1], "axes": [axis]}, [name], suffix="_pick")
+        rank = ctx.ir_type(name).rank
+        ctx.set_output(0, View(name, tuple(a for a in range(rank) if a != axis)))
+        return
+    ctx.produce("gather", {"axis": axis, "indices": picked}, [x])
 
 
 @TABLE.register("Split", 13)

@@ -170,8 +170,9 @@ def resolve_slice(attrs, ins):
         raise ShapeError("slice.starts, ends, axes and steps must have one entry per axis")
     axes = tuple(_axis("slice", a, x.rank) for a in attrs["axes"])
     steps = tuple(attrs["steps"] or (1,) * n)
-    if any(s == 0 for s in steps):
-        raise ShapeError("slice.steps must not be 0")
+    if any(s <= 0 for s in steps):
+        raise ShapeError(f"slice.steps must be positive, received {list(steps)} (PyTorch cannot "
+                         "slice backwards; reversals are not supported)")
     return dict(attrs, axes=axes, steps=steps)
 
 
@@ -180,7 +181,9 @@ def infer_slice(attrs, ins):
     for start, end, axis, step in zip(attrs["starts"], attrs["ends"], attrs["axes"], attrs["steps"]):
         size = shape[axis]
         if size is None:
-            continue  # stays dynamic
+            if 0 > start and end >= 2 ** 31 - 1 and step == 1:
+                shape[axis] = -start  # the last -start positions (the axis is assumed that long)
+            continue  # otherwise stays dynamic
         shape[axis] = len(range(*slice(start, end, step).indices(size)))
     return ins[0].with_shape(shape)
 

@@ -270,3 +270,11 @@ def test_every_importer_entry_is_tested():
     assert set(supported_ops()) - tested == set()
     assert TABLE.lookup("Squeeze", 12) is TABLE.lookup("Squeeze", 11)
     assert TABLE.lookup("Squeeze", 13) is not TABLE.lookup("Squeeze", 12)
+
+
+def test_last_position_of_a_dynamic_length():
+    """``x[:, -2]`` on a dynamic axis: a slice of the tail, then its first position."""
+    for index in (-1, -2):
+        model = one_node("Gather", [X(None, 4), np.int64(index)], {"axis": 1}, 17)
+        graph = check_import(model, fill=5)
+        assert [n.op for n in graph.layers()][:1] == ["slice"]
