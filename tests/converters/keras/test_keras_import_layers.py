@@ -67,6 +67,9 @@ CASES = [
     Case("conv2d_valid_dilated", (9, 9, 3), lambda x: L.Conv2D(4, 3, dilation_rate=2, use_bias=False)(x)),
     Case("conv2d_grouped", (7, 7, 6), lambda x: L.Conv2D(9, 3, groups=3, padding="same")(x)),
     Case("conv2d_channels_first", (3, 8, 8), lambda x: L.Conv2D(4, 3, data_format="channels_first")(x)),
+    Case("channels_first_model", (2, 6, 6), lambda x: L.Dense(3)(L.Flatten(data_format="channels_first")(
+        L.MaxPooling2D(data_format="channels_first")(L.BatchNormalization(axis=1)(
+            L.Conv2D(4, 3, padding="same", data_format="channels_first")(x)))))),
     Case("conv1d_causal", (10, 3), lambda x: L.Conv1D(4, 3, padding="causal", dilation_rate=2)(x)),
     Case("conv3d", (5, 6, 7, 2), lambda x: L.Conv3D(3, 2, strides=(1, 2, 1), padding="same")(x)),
     Case("depthwise2d", (8, 8, 3), lambda x: L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)),
@@ -292,3 +295,14 @@ def test_dynamic_sizes_import_where_netspec_can_express_them():
 
     with pytest.raises(NetspecError, match="static input size"):
         from_keras(strided)
+
+
+def test_layer_names_become_node_names():
+    from netspec.converters.keras import from_keras
+
+    x = keras.Input((4,), name="in-put")
+    y = L.Dense(3, name="block-1-dense")(x)
+    y = L.Dense(2, activation="relu", name="head:out")(y)
+    graph = from_keras(keras.Model(x, y, name="my model"))
+    assert graph.name == "my_model"
+    assert [n.name for n in graph.nodes()] == ["in.put", "block.1.dense", "head_out", "head_out_relu"]
