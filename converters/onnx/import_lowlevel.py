@@ -242,14 +242,12 @@ def import_gather_tensor(ctx, node):
     ctx.produce("gather", {"axis": axis, "indices": picked}, [x])
 
 
-@TABLE.register("Split", 13)
-def import_split(ctx, node):
+def _split(ctx, node, sizes):
     """Split -> one slice per output (how exported LSTM cells cut their gates)."""
     view = ctx.view(0)
     dims = ctx.dims(view)
     axis = ctx.attrs().get("axis", 0) % len(dims)
     size = dims[axis]
-    sizes = ctx.ints(1, "split", required=False) if ctx.has_input(1) else None
     if sizes is None:
         parts = ctx.attrs().get("num_outputs") or len(node.output)
         if not isinstance(size, int):
@@ -266,6 +264,12 @@ def import_split(ctx, node):
                             output=index)
             ctx.set_output(index, View.of(name, len(dims)))
         start += length
+
+
+# the sizes: an attribute before opset 13, an optional input from 13 on (18 adds num_outputs)
+TABLE.register("Split", 1)(lambda ctx, node: _split(ctx, node, ctx.attrs().get("split") or None))
+TABLE.register("Split", 13)(lambda ctx, node: _split(ctx, node, ctx.ints(1, "split", required=False)
+                                                      if ctx.has_input(1) else None))
 
 
 # ---------------------------------------------------------------- reductions

@@ -261,6 +261,7 @@ def test_split_is_one_slice_per_output():
     assert [n.attrs["starts"] for n in graph.layers()] == [(0,), (2,)]
     check_import(one_node("Split", [X(6, 4)], {"axis": 1, "num_outputs": 3}, 18, outputs=3),
                  ops=["slice"] * 3)
+    check_import(one_node("Split", [X(6, 4)], {"axis": 1, "split": [1, 5]}, 11, outputs=2), ops=["slice"] * 2)
 
 
 def test_every_importer_entry_is_tested():
