@@ -42,6 +42,10 @@ def node_name(layer_name: str) -> str:
     return text
 
 
+DEFAULT_HINT = ("netspec imports this layer class, but not with this configuration; "
+                "the ONNX route (tf2onnx) may cover it")
+
+
 def as_array(variable) -> np.ndarray:
     """A Keras weight as an own float32 numpy array (mixed-precision float16 weights too)."""
     return np.array(keras.ops.convert_to_numpy(variable), dtype=np.float32)
@@ -71,6 +75,7 @@ class ImportContext:
 
     def error(self, message: str, hint: str | None = None) -> NetspecError:
         """An error about the layer being imported, prefixed with its class and name."""
+        hint = hint or DEFAULT_HINT
         if self.layer is None:
             return NetspecError(message, self.where(), hint)
         return NetspecError(f"{class_key(self.layer)} '{self.layer.name}': {message}", self.where(), hint)
@@ -107,7 +112,9 @@ class ImportContext:
             out_type = opdef.infer(resolved, ins)
             specs = opdef.params(resolved, ins)
         except ShapeError as exc:
-            raise self.error(f"imports as netspec {op}, which refuses it: {exc}") from None
+            raise self.error(f"imports as netspec {op}, which refuses it: {exc}",
+                             "give the model's Input static sizes (keras.Input(shape=(64, 64, 3)))"
+                             if "static" in str(exc) else None) from None
         params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in (params or {}).items()}
         wanted = {s.name: tuple(s.shape) for s in specs}
         for key in set(wanted) | set(params):

@@ -133,6 +133,7 @@ def test_keras_file_imports(tmp_path):
     assert_matches(model, graph=graph)
 
 
+@pytest.mark.slow
 def test_netspec_keras_file_imports(tmp_path):
     keras_backend = get_backend("keras")
     graph = netspec.load("resnet18", overrides={"size": 32, "classes": 10})

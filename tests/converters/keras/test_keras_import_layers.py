@@ -293,8 +293,9 @@ def test_dynamic_sizes_import_where_netspec_can_express_them():
     from netspec.converters.keras import from_keras
     from netspec.errors import NetspecError
 
-    with pytest.raises(NetspecError, match="static input size"):
+    with pytest.raises(NetspecError, match="static input size") as info:
         from_keras(strided)
+    assert "keras.Input(shape=" in info.value.hint
 
 
 def test_layer_names_become_node_names():
