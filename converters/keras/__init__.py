@@ -6,6 +6,16 @@ graph ops in netspec's canonical, channels-first layout, with no transposes insi
 graph where Keras had none (:mod:`.values` explains how). Going through ONNX instead
 (tf2onnx) fails on Keras 3 models and exhausts memory on large ones; it stays the way for
 layers this table lacks: :func:`unsupported_layers` names them.
+
+What it does not import (each refused with the layer's name and a hint): layers that hold
+Python code (Lambda) or masks (Masking, ``mask_zero``); Bidirectional and recurrent layers
+running backwards, statefully or returning their states; batch renormalisation and RMS
+layer norms; interpolations other than nearest and bilinear; strided 'same' convolutions of
+inputs with dynamic sizes (their padding depends on the size). Differences that remain
+exact in inference: a layer called twice becomes two nodes with their own copy of the
+weights; noise layers disappear; a layer norm over a map's channels reads the map through
+two transposes (netspec's layernorm normalises trailing axes); constants (Normalization's
+statistics, PReLU's slopes, keras.ops scalars) are not trainable in the graph.
 """
 import os
 
