@@ -15,7 +15,7 @@ use), ``import_*.py`` (the table's entries by op family), :mod:`.import_patterns
 from .importer import MIN_OPSET, import_onnx
 from .registry import TABLE, ImporterTable
 
-from . import import_basic, import_conv, import_linear, import_lowlevel, import_recurrent, import_shape  # noqa: E402,F401  (registration)
+from . import import_basic, import_composite, import_conv, import_linear, import_lowlevel, import_recurrent, import_shape  # noqa: E402,F401  (registration)
 
 
 def supported_ops() -> dict[str, list[int]]:

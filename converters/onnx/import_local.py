@@ -77,7 +77,8 @@ def match_locally_connected(ctx, node) -> bool:
     if back is None or list(ctx.attrs(back).get("perm", [])) != [1, 2, 0]:
         return False
     reshape = _only_consumer(ctx, back.output[0], "Reshape")
-    if reshape is None or _constant_ints(ctx, reshape.input[1]) != [0, filters, *out_sp]:
+    # the batch as ONNX's 0 (netspec's emitter) or -1 (netspec's torch layer under torch.onnx)
+    if reshape is None or _constant_ints(ctx, reshape.input[1]) not in ([0, filters, *out_sp], [-1, filters, *out_sp]):
         return False
     final, claimed, bias = reshape, [back, reshape], None
     add = _only_consumer(ctx, reshape.output[0], "Add")

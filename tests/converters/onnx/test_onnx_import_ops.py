@@ -196,13 +196,20 @@ CASES = [
     ("reducesum_11", "ReduceSum", [X(3, 4)], {"axes": [1, 2]}, 11, ["reduce"]),
     ("reducemin", "ReduceMin", [X(3, 4)], {"axes": [2]}, 17, ["reduce"]),
     ("reducemax_channels", "ReduceMax", [X(3, 4, 4), I(1)], {"keepdims": 1}, 18, ["reduce"]),
+    # compositions of low-level ops
+    ("instance_norm", "InstanceNormalization", [X(3, 4, 5), W(3), W(3)], {"epsilon": 1e-3}, 17, None),
+    ("hard_sigmoid", "HardSigmoid", [X(3, 4)], {"alpha": 0.3}, 17, None),
+    ("hard_swish", "HardSwish", [X(3, 4, 4)], {}, 17, None),
+    ("prelu_channels", "PRelu", [X(3, 4, 4), W(3, 1, 1)], {}, 17, None),
+    ("prelu_scalar", "PRelu", [X(5), np.float32(0.2)], {}, 13, None),
+    ("softplus", "Softplus", [X(3, 4)], {}, 17, None),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_one_node(case):
     _, op_type, args, attrs, opset, ops = case
-    check_import(one_node(op_type, args, attrs, opset), ops=ops)
+    check_import(one_node(op_type, args, attrs, opset), ops=ops)  # ops None: a composition
 
 
 # ---------------------------------------------------------------- recurrent layers

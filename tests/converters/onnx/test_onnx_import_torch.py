@@ -139,3 +139,28 @@ def test_attention_with_a_dynamic_sequence_length():
         x = np.random.default_rng(steps).standard_normal((3, steps, 8)).astype(np.float32)
         np.testing.assert_allclose(torch_backend.run(model, {"x": x}, graph)["y"], session.run(None, {"x": x})[0],
                                    atol=1e-5, rtol=1e-4)
+
+
+def test_layers_netspec_composes_from_lowlevel_ops():
+    """InstanceNorm2d, PReLU, Hardswish, Hardsigmoid and Softplus have no netspec layer:
+    they import as their definitions in low-level ops."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.InstanceNorm2d(4, affine=True), nn.PReLU(4),
+                           nn.Hardswish(), nn.Conv2d(4, 4, 1), nn.Hardsigmoid(), nn.Softplus()).eval()
+    with torch.no_grad():
+        module[1].weight.uniform_(0.5, 1.5)
+        module[1].bias.uniform_(-0.5, 0.5)
+        module[2].weight.uniform_(0.1, 0.3)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(2, 3, 6, 6),), buffer, dynamo=False, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "batch"}}, opset_version=17)
+    proto = onnx.load_from_string(buffer.getvalue())
+    assert {"InstanceNormalization", "PRelu", "HardSwish", "HardSigmoid", "Softplus"} <= {n.op_type for n in proto.graph.node}
+    graph = import_onnx(proto)
+    x = np.random.default_rng(0).standard_normal((3, 3, 6, 6)).astype(np.float32)
+    ref = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    torch_backend = get_backend("torch")
+    np.testing.assert_allclose(torch_backend.run(torch_backend.build(graph), {"x": x}, graph)["y"], ref,
+                               atol=1e-5, rtol=1e-4)
