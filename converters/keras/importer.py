@@ -160,6 +160,10 @@ def from_keras(model, name: str | None = None, file: str | None = None) -> Graph
             ctx.errors.append(NetspecError(f"output '{tensor.name}' is a constant, not computed from the inputs",
                                            where, "netspec graphs compute every output from the inputs"))
             continue
+        seen = next((v for v in outputs if v.node == value.node), None)
+        if seen is not None and not seen.same_view(value):
+            # one node, two views (an output and its Permute): the second gets its own node
+            value = Value.of(ctx.plain(value), value.rank)
         outputs.append(value)
     raise_all(ctx.errors)
     return finish(ctx, outputs, name or node_name(model.name))
