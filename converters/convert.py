@@ -98,7 +98,9 @@ def convert(source: Source, output: str, to: str | None = None, check: bool = Tr
 def _write(graph, target, staged: str, force: bool) -> None:
     if target.backend == "spec":
         from .spec_writer import write_spec
-        write_spec(graph, staged, weights=True, force=True)
+        # rename: a graph whose names show its blocks keeps them; an import's names
+        # (conv1_Conv, ...) give way to block instances found from the structure
+        write_spec(graph, staged, weights=True, force=True, rename=True)
         return
     from netspec.backends import get_backend
     backend = get_backend(target.backend)

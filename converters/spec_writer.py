@@ -228,21 +228,31 @@ def decompile(graph: Graph, weights_file: str | None = None, rename: bool = Fals
     if not rename:
         return _written(graph, weights_file), graph
     keepable = not spec_names(graph)
-    candidates = []
-    if not (keepable and graph_has_blocks(graph)):
+
+    def structural():
         from .spec_structure import structural_names
         order, mapping, units = structural_names(graph)
         if units:
             mapping.update(_input_names(graph))
-            candidates.append(renamed(graph, mapping, order))
-    candidates.append(graph if keepable else renamed(graph))
-    for index, candidate in enumerate(candidates):
+            return renamed(graph, mapping, order)
+        return None
+
+    # Names that read as block instances are tried as such first; dotted names that only
+    # look like instances (an exporter's ``stem.1`` for the 2nd layer of an nn.Sequential,
+    # with a different op in each "copy") fall through to structure, then to plain names.
+    candidates = [lambda: graph] if keepable and graph_has_blocks(graph) else []
+    candidates += [structural, lambda: graph if keepable and not graph_has_blocks(graph) else None,
+                   lambda: renamed(graph, _plain_names(graph, node_order(graph)))]
+    failure = None
+    for make in candidates:
+        candidate = make()
+        if candidate is None:
+            continue
         try:
             return _written(candidate, weights_file), candidate
-        except NetspecError:
-            if index == len(candidates) - 1:
-                raise
-    raise AssertionError("unreachable")
+        except NetspecError as exc:
+            failure = failure or exc
+    raise failure
 
 
 def _written(graph: Graph, weights_file: str | None) -> str:

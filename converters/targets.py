@@ -90,10 +90,17 @@ def reload_safetensors(path, graph):
 
 
 def reload_spec(path, graph):
+    """The written spec compiled and built in torch. Its names may differ from the
+    graph's (a decompiled import is renamed into blocks), so inputs and outputs are
+    matched by position."""
     from netspec.spec import load_spec
     rebuilt = load_spec(path, seed=0)  # the written weights file wins over the seed
-    model = _backend("torch").build(rebuilt)
-    return _torch_runner(model, rebuilt)
+    run = _torch_runner(_backend("torch").build(rebuilt), rebuilt)
+
+    def by_position(inputs):
+        out = run({new: inputs[old] for old, new in zip(graph.inputs, rebuilt.inputs)})
+        return {old: out[new] for old, new in zip(graph.outputs, rebuilt.outputs)}
+    return by_position
 
 
 TARGETS = {

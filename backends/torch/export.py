@@ -116,6 +116,7 @@ def python_source(model, graph, weights_name: str, stem: str) -> str:
     used = []
     for spec in model.netspec_specs.values():
         if spec.cls.__module__ == custom.__name__ and spec.cls not in used:
+            used += [getattr(custom, n) for n in getattr(spec.cls, "SOURCE_NEEDS", ()) if getattr(custom, n) not in used]
             used.append(spec.cls)
     cls = class_name(graph.name)
     fmt = lambda names: ", ".join(f"{n} {graph.node(n).type}" for n in names)  # noqa: E731

@@ -14,6 +14,50 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+class PeepholeLSTMExport(torch.autograd.Function):
+    """How :class:`PeepholeLSTM` appears in ``torch.onnx.export`` (TorchScript exporter).
+
+    The layer has no torch kernel, so its forward is a loop over time steps; traced as is,
+    the export would be that loop unrolled at the example's length (hundreds of nodes,
+    valid for one sequence length only). ONNX has the layer itself, ``LSTM`` with its ``P``
+    input, so during export the module routes through this Function, whose ``symbolic``
+    writes that one node with the gates reordered from PyTorch's i, f, g, o to ONNX's
+    i, o, f, c (peepholes i, f, o to i, o, f). The reordering is ``Gather`` on the
+    parameters, which constant folding (the exporter's or an importer's) turns into plain
+    initializers. Forward is the module's own recurrence.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight_ih, weight_hh, bias_ih, bias_hh, peephole, module):
+        return module.recurrence(x)
+
+    @staticmethod
+    def symbolic(g, x, weight_ih, weight_hh, bias_ih, bias_hh, peephole, module):
+        def ints(values):
+            return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+
+        def missing():  # an omitted optional input
+            value = g.op("prim::Constant")
+            value.setType(torch._C.OptionalType.ofTensor())
+            return value
+
+        h = module.hidden_size
+        i, f, c, o = (list(range(k * h, (k + 1) * h)) for k in range(4))
+        order, zero = ints(i + o + f + c), ints([0])
+
+        def rows(weight):
+            return g.op("Gather", weight, order, axis_i=0)
+
+        bias = g.op("Unsqueeze", g.op("Concat", rows(bias_ih), rows(bias_hh), axis_i=0), zero)
+        peep = g.op("Reshape", g.op("Gather", peephole, ints([0, 2, 1]), axis_i=0), ints([1, 3 * h]))
+        y, y_h, _ = g.op("LSTM", g.op("Transpose", x, perm_i=[1, 0, 2]), g.op("Unsqueeze", rows(weight_ih), zero),
+                         g.op("Unsqueeze", rows(weight_hh), zero), bias, missing(), missing(), missing(), peep,
+                         hidden_size_i=h, outputs=3)
+        if module.return_sequences:  # Y: (T, 1, N, H) -> (N, T, H)
+            return g.op("Transpose", g.op("Squeeze", y, ints([1])), perm_i=[1, 0, 2])
+        return g.op("Squeeze", y_h, zero)  # Y_h: (1, N, H) -> (N, H)
+
+
 class PeepholeLSTM(nn.Module):
     """LSTM with diagonal peephole connections (Gers & Schmidhuber 2000), batch-first.
 
@@ -24,6 +68,8 @@ class PeepholeLSTM(nn.Module):
     runs as one matmul and only the recurrence loops; the class is TorchScript-compatible
     (``torch.jit.script``) and traces cleanly under ``torch.compile``/``torch.export``.
     """
+
+    SOURCE_NEEDS = ("PeepholeLSTMExport",)  # what the standalone .py export must include too
 
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = True):
         super().__init__()
@@ -37,6 +83,18 @@ class PeepholeLSTM(nn.Module):
         self.peephole = nn.Parameter(torch.empty(3, h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():  # TorchScript compiles only the recurrence
+            if torch.onnx.is_in_onnx_export():
+                return self._for_onnx(x)
+        return self.recurrence(x)
+
+    @torch.jit.unused
+    def _for_onnx(self, x: torch.Tensor) -> torch.Tensor:
+        """One ONNX ``LSTM`` node with peepholes instead of the unrolled loop."""
+        return PeepholeLSTMExport.apply(x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                                        self.peephole, self)
+
+    def recurrence(self, x: torch.Tensor) -> torch.Tensor:
         h = x.new_zeros(x.shape[0], self.hidden_size)
         c = x.new_zeros(x.shape[0], self.hidden_size)
         projected = F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh)  # (N, T, 4H)
@@ -95,6 +153,46 @@ class ResetBeforeGRU(nn.Module):
         return h
 
 
+class LocallyConnectedExport(torch.autograd.Function):
+    """How :class:`LocallyConnected` appears in ``torch.onnx.export``: the composition
+    netspec's ONNX backend writes (a fixed one-hot depthwise ``Conv`` extracts the patches,
+    one batched ``MatMul`` applies each position's matrix), which importers recognise as one
+    locally connected layer, instead of the exporter's Einsum/Range rendering of unfold."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, module):
+        return module.unshared(x)
+
+    @staticmethod
+    def symbolic(g, x, weight, bias, module):
+        def ints(values):
+            return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+
+        kernel, cin, out = module.kernel, module.in_channels, module.out_size
+        k = positions = 1
+        for size in kernel:
+            k *= size
+        for size in out:
+            positions *= size
+        filters = module.weight.shape[len(out)]
+        one_hot = torch.zeros(cin * k, 1, *kernel)
+        for c in range(cin):  # channel c * K + tap holds tap ``tap`` of input channel c
+            for tap in range(k):
+                where, rest = [], tap
+                for size in reversed(kernel):  # row-major position of the tap in the kernel
+                    where.insert(0, rest % size)
+                    rest //= size
+                one_hot[(c * k + tap, 0, *where)] = 1.0
+        patches = g.op("Conv", x, g.op("Constant", value_t=one_hot), kernel_shape_i=list(kernel),
+                       strides_i=list(module.stride), pads_i=list(module.onnx_pads), group_i=cin)
+        # -1, not ONNX's 0 ("copy"), for the batch: torch's export shape inference rejects 0s
+        rows = g.op("Transpose", g.op("Reshape", patches, ints([-1, cin * k, positions])), perm_i=[2, 0, 1])
+        per_position = g.op("Transpose", g.op("Reshape", weight, ints([positions, filters, cin * k])), perm_i=[0, 2, 1])
+        y = g.op("Reshape", g.op("Transpose", g.op("MatMul", rows, per_position), perm_i=[1, 2, 0]),
+                 ints([-1, filters, *out]))
+        return y if bias is None else g.op("Add", y, bias)
+
+
 class LocallyConnected(nn.Module):
     """Convolution with unshared weights (1d or 2d), vectorised as unfold + one batched matmul.
 
@@ -108,12 +206,26 @@ class LocallyConnected(nn.Module):
                  out_size: Tuple[int, ...], bias: bool = True):
         super().__init__()
         self.kernel, self.stride, self.out_size = tuple(kernel), tuple(stride), tuple(out_size)
+        self.in_channels = in_channels
+        self.onnx_pads = tuple(b for b, _ in padding) + tuple(e for _, e in padding)
         # F.pad wants the last axis first
         self.pads = tuple(p for pair in reversed(padding) for p in pair)
         self.weight = nn.Parameter(torch.empty(*out_size, filters, in_channels, *kernel))
         self.bias = nn.Parameter(torch.empty(filters, *out_size)) if bias else None
 
+    SOURCE_NEEDS = ("LocallyConnectedExport",)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():
+            if torch.onnx.is_in_onnx_export():
+                return self._for_onnx(x)
+        return self.unshared(x)
+
+    @torch.jit.unused
+    def _for_onnx(self, x: torch.Tensor) -> torch.Tensor:
+        return LocallyConnectedExport.apply(x, self.weight, self.bias, self)
+
+    def unshared(self, x: torch.Tensor) -> torch.Tensor:
         if any(self.pads):
             x = F.pad(x, self.pads)
         kernel, stride = self.kernel, self.stride
