@@ -266,8 +266,6 @@ def _unary(fn, **fixed):
     return emit
 
 
-
-
 @TABLE.register("relu")
 def emit_relu(ctx, node, x):
     """``torch.relu_`` where the input may be overwritten (see ``overwritable``)."""
