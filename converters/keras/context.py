@@ -21,7 +21,6 @@ import numpy as np
 
 from netspec.errors import NetspecError, SourceLoc
 from netspec.graph.ir import Graph
-from netspec.graph.lint import NAME
 from netspec.ops import OPS, ShapeError
 from netspec.ops.types import CHANNELS_FIRST, PLAIN, TensorType
 

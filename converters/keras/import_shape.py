@@ -18,7 +18,7 @@ from netspec.ops.types import CHANNELS_FIRST, PLAIN
 from .context import ImportContext
 from .import_conv import _ints, _map_in, _map_out, data_format
 from .registry import TABLE
-from .values import Value, channels_last, compose, flatten_order, identity, inverse, is_identity
+from .values import Value, channels_last, compose, flatten_order, identity
 
 
 @TABLE.register("Identity")

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from netspec.errors import NetspecError, SourceLoc, raise_all
-from netspec.graph.ir import INPUT, Graph
+from netspec.graph.ir import Graph
 from netspec.graph.lint import lint
 from netspec.graph.passes import infer_shapes, receptive_fields
 from netspec.ops.types import CHANNELS_FIRST, PLAIN, TensorType
@@ -32,7 +32,7 @@ from netspec.ops.types import CHANNELS_FIRST, PLAIN, TensorType
 from .context import ImportContext, node_name
 from .import_core import activation_problem
 from .registry import TABLE, class_key
-from .values import Value, channels_last, compose, identity, inverse, is_identity
+from .values import Value, channels_last, compose, identity, inverse
 
 FILE_EXTENSIONS = (".keras", ".h5", ".hdf5")
 DTYPES = {"float32": "float32", "float16": "float32", "bfloat16": "float32", "float64": "float64",
