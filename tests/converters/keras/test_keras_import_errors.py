@@ -143,3 +143,10 @@ def test_netspec_keras_file_imports(tmp_path):
     imported = import_keras_file(path)
     assert_matches(keras.models.load_model(path), MODEL_TOLERANCE, graph=imported)
     assert imported.param_count == graph.param_count
+
+
+def test_sequential_model_imports():
+    model = randomize(keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(3, 3, activation="relu"),
+                                        L.MaxPooling2D(), L.Flatten(), L.Dropout(0.5), L.Dense(4)]))
+    graph, _ = assert_matches(model)
+    assert [n.op for n in graph.nodes()] == ["input", "conv", "relu", "maxpool", "flatten", "dropout", "dense"]
