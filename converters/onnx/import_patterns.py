@@ -1,4 +1,5 @@
-"""Compositions exporters write for one layer, recognised as that layer.
+"""Compositions exporters write for one layer, recognised as that layer: GELU before
+opset 20, and netspec's even-size LRN.
 
 GELU exists as an ONNX op only from opset 20; before that exporters (netspec's own backend
 included) write its formula. The match starts at the last ``Mul`` and walks the ONNX
@@ -13,7 +14,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from onnx import numpy_helper
 
+from .context import short_float
 from .values import View
 
 SQRT2 = math.sqrt(2.0)
@@ -104,3 +107,67 @@ def match_gelu(ctx, node) -> bool:
         ctx.set_output(0, View(name, view.axes))
         return True
     return False
+
+
+def _later_constant(ctx, value):
+    """A constant's value, also when its ``Constant`` node comes later in the file."""
+    array = ctx.values.get(value)
+    if isinstance(array, np.ndarray):
+        return array
+    node = ctx.producer.get(value)
+    if node is not None and node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+        return numpy_helper.to_array(node.attribute[0].t)
+    return None
+
+
+def _only(ctx, value, op_type):
+    users = ctx.consumers.get(value, [])
+    if len(users) != 1 or users[0].op_type != op_type or value in ctx.graph_outputs:
+        return None
+    return users[0]
+
+
+def match_even_lrn(ctx, node, pads, rank) -> bool:
+    """LRN of an even size as netspec's backend writes it (ONNX centres even windows one
+    channel later than PyTorch): ``x / (bias + alpha/size * window_sum(x^2))^beta`` with the
+    window sum made of ``size`` shifted slices of the channel-padded square. The match
+    starts at the ``Pad`` and claims the nodes up to the final ``Div``."""
+    square = _producer(ctx, node.input[0], "Mul")
+    if square is None or square.input[0] != square.input[1] or not isinstance(ctx.values.get(square.input[0]), View):
+        return False
+    begin, end = pads[1], pads[rank + 1]
+    size = 2 * begin
+    if begin < 1 or end != begin - 1 or any(p for i, p in enumerate(pads) if i not in (1, rank + 1)):
+        return False
+    slices = ctx.consumers.get(node.output[0], [])
+    if len(slices) != size or any(s.op_type != "Slice" for s in slices):
+        return False
+    total = _only(ctx, slices[0].output[0], "Sum")
+    if total is None or sorted(total.input) != sorted(s.output[0] for s in slices):
+        return False
+    chain, value, found = [], total.output[0], {}
+    for op_type in ("Mul", "Add", "Pow", "Div"):
+        step = _only(ctx, value, op_type)
+        if step is None:
+            return False
+        chain.append(step)
+        other = step.input[1] if step.input[0] == value else step.input[0]
+        if op_type == "Div":
+            if list(step.input) != [square.input[0], value]:
+                return False
+        else:
+            constant = _later_constant(ctx, other)
+            if constant is None or constant.size != 1:
+                return False
+            found[op_type] = float(constant.reshape(-1)[0])
+        value = step.output[0]
+    x = ctx.values[square.input[0]]
+    final = chain[-1]
+    ctx.node = final
+    name = ctx.emit("lrn", {"size": size, "alpha": short_float(found["Mul"] * size), "beta": found["Pow"],
+                            "bias": found["Add"]}, [ctx.materialise(x)])
+    ctx.node = node
+    for claimed in (*slices, total, *chain):
+        ctx.claim(claimed)
+    ctx.set_value(final.output[0], View.of(name, rank))
+    return True

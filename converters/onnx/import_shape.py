@@ -14,6 +14,7 @@ from netspec.ops.types import CHANNELS_FIRST, PLAIN
 
 from .context import DTYPES, numel
 from .import_lowlevel import import_cast_tensor, import_slice_tensor
+from .import_patterns import match_even_lrn
 from .registry import TABLE
 from .values import Dim, Fill, SymShape, View
 
@@ -244,6 +245,8 @@ def import_pad(ctx, node):
     for i, ax in enumerate(axes):
         full[ax], full[ax + rank] = pads[i], pads[i + len(axes)]
     if any(full[i] or full[i + rank] for i in (0, 1)):
+        if match_even_lrn(ctx, node, full, rank):
+            return
         raise ctx.error(f"pads the batch or channel axis ({full}); netspec's pad acts on spatial axes",
                         "netspec imports padding of the spatial axes of feature maps")
     if any(p < 0 for p in full):

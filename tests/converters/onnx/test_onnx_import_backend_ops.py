@@ -34,6 +34,7 @@ CASES = [
     ("batchnorm", {"eps": 1e-3}, [(3, 4, 4)], None),
     ("layernorm", {}, [(5, 6)], SEQ),
     ("lrn", {"size": 3}, [(6, 4, 4)], None),
+    ("lrn", {"size": 4, "alpha": 0.01, "beta": 0.5, "bias": 2.0}, [(6, 4, 4)], None),  # a composition
     ("relu", {}, [(3, 4)], None),
     ("leaky_relu", {"alpha": 0.2}, [(3, 4)], None),
     ("elu", {"alpha": 0.5}, [(3, 4)], None),
