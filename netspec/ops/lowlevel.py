@@ -189,7 +189,7 @@ def infer_slice(attrs, ins):
 
 
 register(OpDef(
-    "slice", "Python-style slicing x[start:end:step] along non-batch axes (an end past the size means to the end).",
+    "slice", "Python-style slicing of non-batch axes by start, end and step (an end past the size means to the end).",
     "lowlevel",
     (Attr("starts", SignedInts(), doc="first index per axis (negative: counted from the end)"),
      Attr("ends", SignedInts(), doc="end index per axis (exclusive; negative: from the end)"),
@@ -225,7 +225,7 @@ def infer_gather(attrs, ins):
 
 
 register(OpDef(
-    "gather", "Pick positions along one non-batch axis: one index drops the axis, a list keeps it (x[:, -1]).",
+    "gather", "Pick positions along one non-batch axis: one index drops the axis (the last step: -1), a list keeps it.",
     "lowlevel",
     (Attr("axis", Int(), doc="the axis (batch axis = 0)"),
      Attr("indices", AnyOf(Int(), SignedInts()), doc="an index, or a list of indices (negative: from the end)")),
