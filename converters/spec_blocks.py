@@ -410,6 +410,8 @@ def _stand_in(entries, skipped):
                     return None
                 ins.append(stand.get(ref, ref))
         if index in skipped:
+            if not ins:  # a constant (no inputs) cannot stand in as an identity
+                return None
             stand[local] = ins[0]
             current = ins[0]
         else:

@@ -202,7 +202,8 @@ class Emitter:
                 _auto_name(kind, names, counters, commit=True)
             names.add(item.local)
             if item.from_ is not None:
-                meta["from"] = list(item.from_) if len(item.from_) > 1 else item.from_[0]
+                # one source as a name; several, or none (a constant), as a list
+                meta["from"] = item.from_[0] if len(item.from_) == 1 else list(item.from_)
             if item.kind == "repeat":
                 meta["repeat"] = len(item.copies)
             if when is not None:

@@ -30,5 +30,5 @@ def run(args) -> int:
     table.add_row("total", f"{totals['layers']} layers", "", f"{totals['params']:,}", f"{totals['macs']:,}", "")
     console.print(table)
     if totals["state"]:
-        console.print(f"plus {totals['state']:,} non-trainable state values (batchnorm running statistics)")
+        console.print(f"plus {totals['state']:,} non-trainable values (batchnorm running statistics, constants)")
     return 0

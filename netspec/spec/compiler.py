@@ -516,10 +516,8 @@ class SpecCompiler:
         return None
 
     def unknown_kind(self, kind, loc) -> NetspecError:
-        hint = did_you_mean(kind, [*OPS, *self.blocks])
-        alias = ALIASES.get(str(kind).lower().replace("-", "_"))
-        if alias and not hint:
-            hint = f"did you mean '{alias}'?"
+        alias = ALIASES.get(str(kind).lower().replace("-", "_"))  # a known synonym beats a near spelling
+        hint = f"did you mean '{alias}'?" if alias else did_you_mean(kind, [*OPS, *self.blocks])
         return NetspecError(f"unknown op or block '{kind}'", loc, hint or "run 'netspec ops' for the op list")
 
     def check_keys(self, kind, args, loc):
@@ -576,6 +574,9 @@ class SpecCompiler:
                                        if isinstance(count, int) and count > MAX_REPEAT else None)
             if not keep or count == 0:  # a skipped layer is an identity: its name stands for its input
                 self.check_keys(kind, args, loc)
+                if not inputs:
+                    raise NetspecError("a skipped layer stands for its input, and this one has none (from: [])",
+                                       loc, "give it a from:, or do not skip it")
                 if name:
                     scope.names[name] = inputs[0]
                     scope.where[name] = loc
@@ -585,7 +586,7 @@ class SpecCompiler:
         base = name or scope.auto_name(kind)
         scope.names[base] = BROKEN  # until it is built
         scope.where[base] = loc
-        out = inputs[0]
+        out = inputs[0] if inputs else None
         for rep in range(count):
             local = base if count == 1 else f"{base}.{rep}"
             vars_ = scope.vars if count == 1 else {**scope.vars, "index": rep}
@@ -635,9 +636,7 @@ class SpecCompiler:
     def resolve_from(self, meta_from, scope):
         raw, loc = meta_from
         items = [(v, raw.where(i)) for i, v in enumerate(raw)] if isinstance(raw, LocList) else [(raw, loc)]
-        if not items:
-            raise NetspecError("from: needs at least one layer name, received []", loc)
-        out, errors = [], []
+        out, errors = [], []  # ``from: []``: no inputs (a constant); the op's arity check judges it
         for name, where in items:
             name = self.value(name, scope.vars, where, "from")
             node = self.lookup(name, scope) if isinstance(name, str) else None

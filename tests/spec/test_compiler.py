@@ -441,3 +441,32 @@ def test_names_are_deterministic(spec):
     assert first == [n.name for n in spec.graph(text).nodes()]
     assert first == ["x", "u.dense", "u.relu", "u.dense_1", "u_1.0.dense", "u_1.0.relu", "u_1.0.dense_1",
                      "u_1.1.dense", "u_1.1.relu", "u_1.1.dense_1", "relu", "head"]
+
+
+def test_from_empty_list_means_no_inputs(spec):
+    """A constant takes no input (``from: []``); an op that needs one says so, and a
+    skipped layer with nothing to stand for is refused."""
+    graph = spec.graph("""
+        netspec: 1
+        name: c
+        inputs: {x: [4]}
+        layers:
+          - constant: {name: k, shape: [1, 4], from: []}
+          - add: {from: [x, k]}
+    """)
+    assert graph.node("k").inputs == [] and graph.node("add").inputs == ["x", "k"]
+    assert spec.errors("""
+        netspec: 1
+        name: c
+        inputs: {x: [3, 4]}
+        layers:
+          - conv: {filters: 2, kernel: 1, from: []}
+    """) == ["main.yaml:6:5: conv takes 1 input(s), received 0"]
+    errors = spec.errors("""
+        netspec: 1
+        name: c
+        inputs: {x: [4]}
+        layers:
+          - constant: {shape: [1, 4], from: [], when: false}
+    """)
+    assert len(errors) == 1 and "a skipped layer stands for its input, and this one has none" in errors[0]
