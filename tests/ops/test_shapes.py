@@ -56,6 +56,19 @@ CASES = [
     ("lstm", {"units": 5, "return_sequences": False, "peephole": True}, [(7, 3)], "plain", (5,)),
     ("gru", {"units": 4}, [(6, 3)], "plain", (6, 4)),
     ("rnn", {"units": 4, "return_sequences": False}, [(6, 3)], "plain", (4,)),
+    # low-level ops (netspec/ops/lowlevel.py)
+    ("binary", {"fn": "sub"}, [(3, 4, 4), (3, 1, 4)], None, (3, 4, 4)),
+    ("binary", {"fn": "mul"}, [(N, 4), (1, 4)], "plain", (N, 4)),
+    ("unary", {"fn": "sqrt"}, [(3, 4)], None, (3, 4)),
+    ("clip", {"min": 0.0, "max": 6.0}, [(3, N)], None, (3, N)),
+    ("cast", {"dtype": "int64"}, [(3,)], None, (3,)),
+    ("matmul", {}, [(3, 4), (4, 5)], "plain", (3, 5)),
+    ("slice", {"starts": [1], "ends": [-1], "axes": [2], "steps": [2]}, [(3, 8, 8)], None, (3, 3, 8)),
+    ("slice", {"starts": [0], "ends": [2], "axes": [1]}, [(N, 4)], "plain", (N, 4)),
+    ("gather", {"axis": 1, "indices": -1}, [(5, 4)], "plain", (4,)),
+    ("gather", {"axis": 2, "indices": [0, 2]}, [(3, 4, 4)], None, (3, 2, 4)),
+    ("reduce", {"fn": "mean", "axes": [2, 3]}, [(3, 4, 5)], None, (3, 1, 1)),
+    ("reduce", {"fn": "max", "axes": [-1], "keepdims": False}, [(3, 4, 5)], None, (3, 4)),
 ]
 
 
@@ -73,7 +86,8 @@ def test_embedding_takes_ids_and_keeps_dynamic_length():
 
 
 def test_every_op_has_a_shape_case():
-    covered = {c[0] for c in CASES} | {"embedding", "relu", "leaky_relu", "elu", "sigmoid", "tanh"}
+    covered = {c[0] for c in CASES} | {"embedding", "relu", "leaky_relu", "elu", "sigmoid", "tanh",
+                                       "constant", "where"}
     assert covered == set(OPS), f"ops without a shape test: {sorted(set(OPS) - covered)}"
 
 
@@ -110,3 +124,19 @@ def test_parameter_shapes_are_canonical(op, attrs, shapes, expected):
 def test_batchnorm_running_stats_are_state_not_parameters():
     node = single_op_graph("batchnorm", {}, [(4, 2, 2)]).node("out")
     assert node.param_count == 8 and node.state_count == 8
+
+
+def test_constant_and_where_shapes():
+    """``constant`` has no inputs and ``where`` a bool condition: built by hand."""
+    from netspec.graph.ir import Graph
+    from netspec.graph.passes import infer_shapes
+    from netspec.ops.types import TensorType
+
+    graph = Graph("g")
+    graph.add_input("c", TensorType((None, 3, 4), "bool"))
+    graph.add_input("x", TensorType((None, 3, 4)))
+    graph.add_node("k", "constant", OPS["constant"].check_attrs({"shape": [1, 1, 4]})[0], [])
+    graph.add_node("out", "where", {}, ["c", "x", "k"])
+    infer_shapes(graph)
+    assert graph.node("k").type.shape == (1, 1, 4)
+    assert graph.node("out").type.shape == (None, 3, 4)

@@ -257,6 +257,39 @@ def ref_rnn(node, x):
     return _recurrent_loop(node, x[0], step)
 
 
+# ---------------------------------------------------------------- low-level ops (torch)
+BINARY = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
+          "max": torch.maximum, "min": torch.minimum}
+UNARY = {"sqrt": torch.sqrt, "exp": torch.exp, "log": torch.log, "abs": torch.abs, "neg": torch.neg,
+         "reciprocal": torch.reciprocal, "erf": torch.erf, "floor": torch.floor, "ceil": torch.ceil}
+REDUCE = {"mean": torch.mean, "sum": torch.sum, "max": torch.amax, "min": torch.amin}
+REF["binary"] = lambda node, x: BINARY[node.attrs["fn"]](x[0], x[1])
+REF["unary"] = lambda node, x: UNARY[node.attrs["fn"]](x[0])
+REF["clip"] = lambda node, x: torch.clamp(x[0], node.attrs["min"], node.attrs["max"])
+REF["cast"] = lambda node, x: x[0].to(getattr(torch, node.attrs["dtype"]))
+REF["matmul"] = lambda node, x: x[0] @ x[1]
+REF["where"] = lambda node, x: torch.where(x[0], x[1], x[2])
+REF["reduce"] = lambda node, x: REDUCE[node.attrs["fn"]](x[0], dim=list(node.attrs["axes"]),
+                                                          keepdim=node.attrs["keepdims"])
+REF["constant"] = lambda node, x: _t(node.params["value"])
+
+
+@ref("slice")
+def ref_slice(node, x):
+    index = [slice(None)] * x[0].ndim
+    for start, end, axis, step in zip(*(node.attrs[k] for k in ("starts", "ends", "axes", "steps"))):
+        index[axis] = slice(start, end, step)
+    return x[0][tuple(index)]
+
+
+@ref("gather")
+def ref_gather(node, x):
+    indices, axis = node.attrs["indices"], node.attrs["axis"]
+    if isinstance(indices, tuple):
+        return torch.index_select(x[0], axis, torch.tensor(indices))
+    return torch.select(x[0], axis, indices)
+
+
 def reference(graph, inputs) -> np.ndarray:
     node = graph.node(graph.outputs[0])
     with torch.no_grad():

@@ -114,6 +114,19 @@ CASES = [
     ("gru", {"units": 6, "linear_before_reset": False, "return_sequences": False}, [(5, 4)], SEQ),
     ("rnn", {"units": 6}, [(5, 4)], SEQ),
     ("rnn", {"units": 6, "activation": "relu"}, [(5, 4)], SEQ),
+    # low-level ops (netspec/ops/lowlevel.py); constant: see test_constant_feeds_a_binary
+    ("binary", {"fn": "sub"}, [(3, 4, 4), (3, 1, 4)], None),
+    ("binary", {"fn": "div"}, [(3, 4), (1, 4)], None),
+    ("unary", {"fn": "erf"}, [(3, 4, 4)], None),
+    ("clip", {"min": -0.5, "max": 0.5}, [(3, 4, 4)], None),
+    ("cast", {"dtype": "int64"}, [(3, 4)], None),
+    ("matmul", {}, [(3, 4), (4, 5)], SEQ),
+    ("slice", {"starts": [1, -3], "ends": [2 ** 31 - 1, -1], "axes": [1, 3], "steps": [2, 1]}, [(5, 4, 6)], None),
+    ("gather", {"axis": 1, "indices": [2, 0]}, [(3, 4, 4)], None),
+    ("gather", {"axis": 1, "indices": -1}, [(5, 4)], SEQ),
+    ("reduce", {"fn": "mean", "axes": [1], "keepdims": True}, [(3, 4, 4)], None),
+    ("reduce", {"fn": "max", "axes": [2, 3], "keepdims": False}, [(3, 4, 5)], None),
+    ("where", {}, [(3, 4, 4), (3, 4, 4), (3, 4, 4)], "where"),
 ]
 
 
@@ -123,6 +136,18 @@ def _case_id(case):
 
 
 def make_graph(op, attrs, shapes, layout):
+    if layout == "where":  # a bool condition, then two float maps
+        from netspec.graph.ir import Graph
+        from netspec.graph.passes import infer_shapes
+        from netspec.ops.types import TensorType
+
+        graph = Graph("single_where")
+        graph.add_input("c", TensorType((None, *shapes[0]), "bool", "channels_first"))
+        graph.add_input("x", TensorType((None, *shapes[1]), "float32", "channels_first"))
+        graph.add_input("y", TensorType((None, *shapes[2]), "float32", "channels_first"))
+        graph.add_node("out", "where", {}, ["c", "x", "y"])
+        graph.outputs = ["out"]
+        return infer_shapes(graph)
     if layout == "int64":
         return single_op_graph(op, attrs, shapes, dtype="int64")
     return single_op_graph(op, attrs, shapes, layout=layout)
@@ -181,8 +206,29 @@ def test_every_op_has_an_emitter_and_a_reference():
     assert set(B.emitters.entries) == set(OPS), set(OPS) ^ set(B.emitters.entries)
     assert not B.emitters.unsupported
     assert set(REF) == set(OPS)
-    tested = {c[0] for c in CASES}
+    tested = {c[0] for c in CASES} | {"constant"}  # constant: test_constant_feeds_a_binary
     assert tested == set(OPS), set(OPS) - tested
+
+
+def test_constant_feeds_a_binary():
+    """A constant (no inputs of its own) broadcast into a channels-first map, held
+    channels-last like the map it meets."""
+    from netspec.graph.ir import Graph
+    from netspec.graph.passes import infer_shapes
+    from netspec.ops import OPS
+    from netspec.ops.types import TensorType
+
+    graph = Graph("constant")
+    graph.add_input("x", TensorType((None, 3, 4, 5), layout="channels_first"))
+    graph.add_node("k", "constant", OPS["constant"].check_attrs({"shape": [1, 3, 1, 5], "layout": "channels_first"})[0], [])
+    graph.add_node("out", "binary", {"fn": "sub"}, ["x", "k"])
+    graph.outputs = ["out"]
+    infer_shapes(graph)
+    graph.node("k").params["value"] = np.arange(15, dtype=np.float32).reshape(1, 3, 1, 5)
+    inputs = random_inputs(graph, batch=2, seed=1)
+    model = B.build(graph)
+    assert_matches(B.run(model, inputs)["out"], inputs["x"] - graph.node("k").params["value"])
+    assert np.array_equal(B.read_weights(model, graph)["k.value"], graph.node("k").params["value"])
 
 
 def test_weighted_ops_have_weight_maps():

@@ -252,3 +252,28 @@ def rnn(a, p, xs):
     def step(x, state):
         return (act(x @ p["weight_ih"].T + p["bias_ih"] + state[0] @ p["weight_hh"].T + p["bias_hh"]),)
     return _scan(a, xs, step, (np.zeros((n, h)),))
+
+
+# ---------------------------------------------------------------- low-level ops (numpy)
+BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+          "max": np.maximum, "min": np.minimum}
+UNARY = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs, "neg": np.negative,
+         "reciprocal": np.reciprocal, "erf": lambda x: torch.erf(T(x)).numpy(), "floor": np.floor, "ceil": np.ceil}
+REF["binary"] = lambda a, p, xs: BINARY[a["fn"]](xs[0], xs[1])
+REF["unary"] = lambda a, p, xs: UNARY[a["fn"]](xs[0])
+REF["clip"] = lambda a, p, xs: np.clip(xs[0], a["min"], a["max"])
+REF["cast"] = lambda a, p, xs: xs[0].astype(a["dtype"])
+REF["matmul"] = lambda a, p, xs: np.matmul(xs[0], xs[1])
+REF["gather"] = lambda a, p, xs: np.take(xs[0], a["indices"], axis=a["axis"])
+REF["reduce"] = lambda a, p, xs: getattr(np, {"mean": "mean", "sum": "sum", "max": "max", "min": "min"}[a["fn"]])(
+    xs[0], axis=a["axes"], keepdims=a["keepdims"])
+REF["where"] = lambda a, p, xs: np.where(xs[0], xs[1], xs[2])
+REF["constant"] = lambda a, p, xs: p["value"]
+
+
+@ref("slice")
+def slice_(a, p, xs):
+    index = [slice(None)] * xs[0].ndim
+    for start, end, axis, step in zip(a["starts"], a["ends"], a["axes"], a["steps"]):
+        index[axis] = slice(start, end, step)
+    return xs[0][tuple(index)]

@@ -119,10 +119,39 @@ CASES = [
     ("gru", {"units": 4, "linear_before_reset": False, "return_sequences": False}, [(6, 3)], SEQ),
     ("rnn", {"units": 5}, [(6, 3)], SEQ),
     ("rnn", {"units": 4, "activation": "relu", "return_sequences": False}, [(N, 3)], SEQ),
+    # low-level ops (netspec/ops/lowlevel.py)
+    ("binary", {"fn": "sub"}, [(3, 4, 4), (3, 1, 4)], None),
+    ("binary", {"fn": "div"}, [(3, 4), (1, 4)], None),
+    ("binary", {"fn": "max"}, [(2, N), (2, N)], SEQ),
+    ("unary", {"fn": "exp"}, [(3, 4)], None),
+    ("unary", {"fn": "erf"}, [(6,)], None),
+    ("clip", {"min": -0.5, "max": 0.5}, [(3, 4, 4)], None),
+    ("clip", {"max": 0.1}, [(6,)], None),
+    ("cast", {"dtype": "int64"}, [(3, 4)], None),
+    ("matmul", {}, [(3, 4), (4, 5)], SEQ),
+    ("slice", {"starts": [1, -3], "ends": [2 ** 31 - 1, -1], "axes": [1, 3], "steps": [2, 1]}, [(5, 4, 6)], None),
+    ("gather", {"axis": 1, "indices": -1}, [(5, 4)], SEQ),
+    ("gather", {"axis": 1, "indices": [2, 0]}, [(3, 4, 4)], None),
+    ("reduce", {"fn": "mean", "axes": [1], "keepdims": True}, [(3, 4, 4)], None),
+    ("reduce", {"fn": "min", "axes": [2, 3], "keepdims": False}, [(3, 4, 5)], None),
+    ("reduce", {"fn": "sum", "axes": [-1]}, [(4, 6)], SEQ),
+    ("where", {}, [(3, 4), (3, 4), (3, 4)], "where"),
+    ("constant", {"shape": [1, 3, 4]}, [], None),
 ]
 
 
 def make_graph(op, attrs, shapes, marker, seed=0):
+    if marker == "where":  # a bool condition, then two float tensors
+        from netspec.graph.ir import Graph
+        from netspec.graph.passes import infer_shapes
+        from netspec.ops.types import TensorType
+
+        graph = Graph("single_where")
+        for i, (name, dtype) in enumerate((("c", "bool"), ("x", "float32"), ("y", "float32"))):
+            graph.add_input(name, TensorType((None, *shapes[i]), dtype))
+        graph.add_node("out", "where", {}, ["c", "x", "y"])
+        graph.outputs = ["out"]
+        return infer_shapes(graph)
     if marker == "int64":
         return single_op_graph(op, attrs, shapes, seed=seed, dtype="int64")
     return single_op_graph(op, attrs, shapes, seed=seed, layout=marker)
