@@ -156,19 +156,52 @@ def _to_channels_last(array, layout_first: bool):
 
 def keras_source(model, graph=None) -> Source:
     """A Keras model imported directly from its functional graph; Keras runs it on
-    channels-last arrays, so canonical inputs and outputs are moved at the boundary."""
-    from netspec.converters.keras import from_keras
+    channels-last arrays, so canonical inputs and outputs are moved at the boundary.
 
+    Layers the direct importer lacks send the whole model through ONNX instead (Keras's own
+    export, via tf2onnx); if that fails too, the direct importer's error, which lists every
+    unsupported layer, is the one reported."""
+    from netspec.converters.keras import from_keras, unsupported_layers
+
+    if graph is None and unsupported_layers(model):
+        graph = _keras_through_onnx(model)
+        if graph is None:
+            from_keras(model)  # raises the list of unsupported layers
+        same = [False] * len(graph.inputs)  # the ONNX route keeps Keras's own layout
+        return Source(graph, "keras", _by_position(graph, _keras_runner(model, same, [False] * len(graph.outputs))))
     graph = graph or from_keras(model)
     first_in = [graph.node(n).type.layout == CHANNELS_FIRST and graph.node(n).type.rank >= 3 for n in graph.inputs]
     first_out = [graph.node(n).type.layout == CHANNELS_FIRST and graph.node(n).type.rank >= 3 for n in graph.outputs]
+    return Source(graph, "keras", _by_position(graph, _keras_runner(model, first_in, first_out)))
+
+
+def _keras_through_onnx(model):
+    import tempfile
+
+    from netspec.converters.onnx import import_onnx
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # Keras exports only models that have been called once
+                feeds = [np.zeros([1 if d is None else d for d in t.shape], t.dtype) for t in model.inputs]
+                model(feeds if len(feeds) > 1 else feeds[0], training=False)
+                model.export(path, format="onnx", verbose=False)
+            return import_onnx(path, name=model.name)
+        except Exception:  # noqa: BLE001 - any failure here means: report the direct importer's error
+            return None
+
+
+def _keras_runner(model, first_in, first_out):
 
     def outputs_of(arrays):
         feeds = [np.ascontiguousarray(_to_channels_last(np.asarray(a), f)) for a, f in zip(arrays, first_in)]
         out = model(feeds if len(feeds) > 1 else feeds[0], training=False)
         outs = out if isinstance(out, (list, tuple)) else [out]
         return [np.moveaxis(np.asarray(o), -1, 1) if f else np.asarray(o) for o, f in zip(outs, first_out)]
-    return Source(graph, "keras", _by_position(graph, outputs_of))
+    return outputs_of
 
 
 def keras_file_source(path: str) -> Source:

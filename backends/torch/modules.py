@@ -41,21 +41,27 @@ class PeepholeLSTMExport(torch.autograd.Function):
             value.setType(torch._C.OptionalType.ofTensor())
             return value
 
+        def unsqueeze0(value):  # axes became an input in opset 13
+            return g.op("Unsqueeze", value, ints([0])) if g.opset >= 13 else g.op("Unsqueeze", value, axes_i=[0])
+
+        def squeeze(value, axis):
+            return g.op("Squeeze", value, ints([axis])) if g.opset >= 13 else g.op("Squeeze", value, axes_i=[axis])
+
         h = module.hidden_size
         i, f, c, o = (list(range(k * h, (k + 1) * h)) for k in range(4))
-        order, zero = ints(i + o + f + c), ints([0])
+        order = ints(i + o + f + c)
 
         def rows(weight):
             return g.op("Gather", weight, order, axis_i=0)
 
-        bias = g.op("Unsqueeze", g.op("Concat", rows(bias_ih), rows(bias_hh), axis_i=0), zero)
+        bias = unsqueeze0(g.op("Concat", rows(bias_ih), rows(bias_hh), axis_i=0))
         peep = g.op("Reshape", g.op("Gather", peephole, ints([0, 2, 1]), axis_i=0), ints([1, 3 * h]))
-        y, y_h, _ = g.op("LSTM", g.op("Transpose", x, perm_i=[1, 0, 2]), g.op("Unsqueeze", rows(weight_ih), zero),
-                         g.op("Unsqueeze", rows(weight_hh), zero), bias, missing(), missing(), missing(), peep,
+        y, y_h, _ = g.op("LSTM", g.op("Transpose", x, perm_i=[1, 0, 2]), unsqueeze0(rows(weight_ih)),
+                         unsqueeze0(rows(weight_hh)), bias, missing(), missing(), missing(), peep,
                          hidden_size_i=h, outputs=3)
         if module.return_sequences:  # Y: (T, 1, N, H) -> (N, T, H)
-            return g.op("Transpose", g.op("Squeeze", y, ints([1])), perm_i=[1, 0, 2])
-        return g.op("Squeeze", y_h, zero)  # Y_h: (1, N, H) -> (N, H)
+            return g.op("Transpose", squeeze(y, 1), perm_i=[1, 0, 2])
+        return squeeze(y_h, 0)  # Y_h: (1, N, H) -> (N, H)
 
 
 class PeepholeLSTM(nn.Module):

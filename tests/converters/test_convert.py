@@ -163,3 +163,35 @@ def test_pt2_file_converts(tmp_path):
 def test_set_is_refused_for_model_files(resnet_onnx):
     with pytest.raises(NetspecError, match="--set applies to specs only"):
         read_source(str(resnet_onnx), {"classes": 3})
+
+
+# ---------------------------------------------------------------- keras front doors
+def test_keras_file_converts_directly(tmp_path, capsys):
+    import keras
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35,
+                                           classifier_activation=None, classes=7)
+    model.save(tmp_path / "mnv2.keras")
+    assert main(["convert", str(tmp_path / "mnv2.keras"), "-o", str(tmp_path / "mnv2.onnx")]) == 0
+    assert "source (keras) vs mnv2.onnx (onnx)" in " ".join(capsys.readouterr().out.split())
+    graph = netspec.from_onnx(str(tmp_path / "mnv2.onnx"))
+    assert graph.param_count + graph.state_count == model.count_params()  # Keras counts moving stats too
+    assert not [n for n in graph.layers() if n.op == "transpose"]
+
+
+def test_keras_layers_the_table_lacks_go_through_onnx(tmp_path):
+    import keras
+
+    from netspec.converters.keras import unsupported_layers
+    from netspec.converters.sources import keras_source
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.UnitNormalization(axis=-1)(keras.layers.Conv2D(4, 3, padding="same")(inp))
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
+    assert [u.cls for u in unsupported_layers(model)] == ["UnitNormalization"]
+    result = convert(keras_source(model), str(tmp_path / "m.pt2"))
+    assert result.report.ok
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Activation("selu")(inp))  # neither route has it
+    with pytest.raises(NetspecError, match=r"cannot be imported: 'activation' \(Activation: activation 'selu'"):
+        keras_source(model)
