@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -60,10 +61,12 @@ def onnx_source(model_or_path, graph=None) -> Source:
 
 
 # ---------------------------------------------------------------- torch
-def torch_source(module, example_inputs, graph=None, opset: int = 17, exported: bool = False) -> Source:
-    """A torch module through ``torch.onnx.export`` (TorchScript exporter, dynamic batch);
-    the module itself is the reference. ``exported``: a ``torch.export`` program's module,
-    which is already in eval form and refuses ``.eval()``."""
+def torch_source(module, example_inputs, graph=None, opset: int = 17, exported: bool = False,
+                 dynamic: list | None = None, names: list | None = None) -> Source:
+    """A torch module through ``torch.onnx.export`` (TorchScript exporter); the module itself
+    is the reference. The batch axis is dynamic, and so are the axes listed per input in
+    ``dynamic`` (``[[2, 3]]``: height and width of the one input). ``exported``: a
+    ``torch.export`` program's module, which is already in eval form and refuses ``.eval()``."""
     import onnx
     import torch
 
@@ -73,7 +76,7 @@ def torch_source(module, example_inputs, graph=None, opset: int = 17, exported: 
     if not exported:
         module.eval()
     if graph is None:
-        names = [f"input_{i}" if len(args) > 1 else "input" for i in range(len(args))]
+        names = names or [f"input_{i}" if len(args) > 1 else "input" for i in range(len(args))]
         with torch.no_grad():
             result = module(*args)
         count = len(result) if isinstance(result, (tuple, list)) else 1
@@ -90,7 +93,8 @@ def torch_source(module, example_inputs, graph=None, opset: int = 17, exported: 
                 torch.onnx.export(_Trainless(module) if exported else module, args, buffer, dynamo=False,
                                   opset_version=opset, input_names=names, output_names=outputs,
                                   do_constant_folding=False,
-                                  dynamic_axes={n: {0: "batch"} for n in names})
+                                  dynamic_axes={n: {0: "batch", **{a: f"{n}_dim{a}" for a in axes}}
+                                                for n, axes in zip(names, dynamic or [[]] * len(names))})
             except Exception as exc:  # the exporter's messages are long; the first line says what
                 raise NetspecError(f"torch.onnx.export failed: {str(exc).strip().splitlines()[0]}",
                                    hint="netspec imports torch modules through ONNX") from None
@@ -145,6 +149,40 @@ def pt2_source(path: str) -> Source:
             shape = [int(d) if isinstance(d, int) else 2 for d in value.shape]
             examples.append(torch.zeros(shape, dtype=value.dtype))
     source = torch_source(module, examples, exported=True)
+    source.graph.meta["source"] = path
+    return source
+
+
+def python_file_source(path: str) -> Source:
+    """A Python model file, such as netspec's ``.py`` export: importing it runs its code
+    (as ``python FILE`` would, so convert only files you trust); its ``load()`` gives the
+    module and its ``INPUTS`` the input shapes (None: open sizes, kept dynamic)."""
+    import importlib.util
+    import uuid
+
+    import torch
+
+    name = f"netspec_source_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise NetspecError(f"importing the file failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                           SourceLoc(path)) from None
+    finally:
+        sys.modules.pop(name, None)
+    missing = [n for n in ("load", "INPUTS") if not hasattr(module, n)]
+    if missing:
+        raise NetspecError(f"a Python model file needs {' and '.join(missing)} to be converted", SourceLoc(path),
+                           "load() returning the nn.Module and INPUTS = {name: (shape, dtype)}, as netspec's "
+                           ".py export writes them")
+    examples, dynamic = [], []
+    for shape, dtype in module.INPUTS.values():
+        sizes = [2 if axis == 0 else (16 if d is None else d) for axis, d in enumerate(shape)]
+        examples.append(torch.zeros(sizes, dtype=getattr(torch, dtype)))
+        dynamic.append([axis for axis, d in enumerate(shape) if axis and d is None])
+    source = torch_source(module.load(), examples, dynamic=dynamic, names=list(module.INPUTS))
     source.graph.meta["source"] = path
     return source
 
@@ -226,6 +264,7 @@ def spec_source(path: str, overrides=None, seed: int = 0) -> Source:
 READERS = {
     ".onnx": lambda path, **_: onnx_source(path),
     ".pt2": lambda path, **_: pt2_source(path),
+    ".py": lambda path, **_: python_file_source(path),
     ".keras": lambda path, **_: keras_file_source(path),
     ".yaml": lambda path, overrides=None, seed=0: spec_source(path, overrides, seed),
     ".yml": lambda path, overrides=None, seed=0: spec_source(path, overrides, seed),

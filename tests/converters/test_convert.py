@@ -195,3 +195,18 @@ def test_keras_layers_the_table_lacks_go_through_onnx(tmp_path):
     model = keras.Model(inp, keras.layers.Activation("selu")(inp))  # neither route has it
     with pytest.raises(NetspecError, match=r"cannot be imported: 'activation' \(Activation: activation 'selu'"):
         keras_source(model)
+
+
+def test_python_model_file_converts_with_its_open_sizes(tmp_path):
+    """netspec's .py export names its inputs and open sizes (INPUTS), so it converts back
+    with the sequence length still dynamic."""
+    assert main(["build", "tcn", "--backend", "torch", "-o", str(tmp_path / "tcn.py")]) == 0
+    assert main(["convert", str(tmp_path / "tcn.py"), "-o", str(tmp_path / "tcn.onnx")]) == 0
+    dims = onnx.load(str(tmp_path / "tcn.onnx")).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 1, "sequence_dim2"]
+    (tmp_path / "other.py").write_text("import torch\nMODEL = torch.nn.Linear(2, 2)\n")
+    with pytest.raises(NetspecError, match="a Python model file needs load and INPUTS"):
+        read_source(str(tmp_path / "other.py"))
+    (tmp_path / "broken.py").write_text("raise RuntimeError('nope')\n")
+    with pytest.raises(NetspecError, match="broken.py: importing the file failed: RuntimeError: nope"):
+        read_source(str(tmp_path / "broken.py"))
