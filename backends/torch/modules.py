@@ -268,3 +268,14 @@ class ZeroUpsample(nn.Module):
             pads += [0, s - 1, 0, 0]
         out = F.pad(x.reshape(expanded), pads)
         return out.reshape(n, c, *[size * s for size, s in zip(sizes, self.scale)])
+
+
+class Constant(nn.Module):
+    """A constant tensor (``value``, batch axis of size 1) that consumers broadcast."""
+
+    def __init__(self, shape: Tuple[int, ...]):
+        super().__init__()
+        self.register_buffer("value", torch.zeros(tuple(shape)))
+
+    def forward(self) -> torch.Tensor:
+        return self.value
