@@ -90,12 +90,14 @@ def test_every_op_has_a_case():
     assert set(OPS) - NOT_HERE <= {c[0] for c in CASES}
 
 
-@pytest.mark.parametrize("opset", sorted({13, 17, newest_opset()}))
-@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{c[0]}{i}" for i, c in enumerate(CASES)])
+# LayerNormalization exists from opset 17: the backend refuses it below (tested there)
+ROUND_TRIPS = [(index, opset) for opset in sorted({13, 17, newest_opset()}) for index, case in enumerate(CASES)
+               if not (case[0] == "layernorm" and opset < 17)]
+
+
+@pytest.mark.parametrize("index, opset", ROUND_TRIPS, ids=[f"{CASES[i][0]}{i}-{o}" for i, o in ROUND_TRIPS])
 def test_backend_op_round_trips(index, opset):
     op, attrs, shapes, marker = CASES[index]
-    if op == "layernorm" and opset < 17:
-        pytest.skip("LayerNormalization exists from opset 17")
     graph = make_graph(op, attrs, shapes, marker, seed=index)
     model = get_backend("onnx").build(graph, opset=opset)
     imported = import_onnx(model.proto)
