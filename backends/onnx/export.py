@@ -45,19 +45,8 @@ EXAMPLE_SIZES = (16, 32, 64, 128)  # tried in order for dynamic axes; fcn needs 
 
 
 def _inputs_at(graph, size: int, seed: int = 0) -> dict:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in graph.inputs:
-        t = graph.node(name).type
-        shape = (2, *[size if d is None else d for d in t.shape[1:]])
-        if t.dtype.startswith("int"):
-            vocab = min((graph.node(c).attrs.get("vocab", 2) for c in graph.consumers(name)), default=2)
-            out[name] = rng.integers(0, vocab, shape).astype(t.dtype)
-        else:
-            out[name] = rng.standard_normal(shape).astype(t.dtype)
-    return out
+    from netspec.testing.cases import random_inputs
+    return random_inputs(graph, batch=2, seed=seed, dynamic_size=size)
 
 
 def _has_free_dims(graph) -> bool:

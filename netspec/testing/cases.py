@@ -36,19 +36,22 @@ def single_op_graph(op: str, attrs: dict | None = None, input_shapes=((3, 8, 8),
     return init_weights(graph, seed)
 
 
-def random_inputs(graph: Graph, batch: int = 2, seed: int = 0, dynamic_size: int = 16) -> dict[str, np.ndarray]:
+def random_inputs(graph: Graph, batch: int = 2, seed: int = 0, dynamic_size: int = 16,
+                  sequence_size: int | None = None) -> dict[str, np.ndarray]:
     """Seeded inputs for every graph input, in canonical layout.
 
     Floats are standard normal (not all ones, which hides transposition and ordering bugs);
     integer inputs are ids below the smallest vocabulary of the embeddings they feed.
     Dynamic sizes become ``dynamic_size`` (16: small, but not a power of the common strides'
-    products; a fully-convolutional net with five stride-2 stages needs a multiple of 32).
+    products; a fully-convolutional net with five stride-2 stages needs a multiple of 32);
+    ``sequence_size``, when given, is used instead for inputs that are not feature maps.
     """
     rng = np.random.default_rng(seed)
     out = {}
     for name in graph.inputs:
         t = graph.node(name).type
-        shape = (batch, *[dynamic_size if d is None else d for d in t.shape[1:]])
+        fill = dynamic_size if sequence_size is None or t.layout == CHANNELS_FIRST else sequence_size
+        shape = (batch, *[fill if d is None else d for d in t.shape[1:]])
         if t.dtype.startswith("int"):
             vocab = min((graph.node(c).attrs.get("vocab", 2) for c in graph.consumers(name)), default=2)
             out[name] = rng.integers(0, vocab, shape).astype(t.dtype)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import netspec
+from netspec.testing import random_inputs
 from netspec.backends.torch import BACKEND
 from netspec.errors import NetspecError
 from netspec.spec import zoo_names
@@ -27,18 +28,8 @@ def small_graph(name):
 
 def small_inputs(graph, batch=2):
     """Seeded inputs; open sizes are 64 for feature maps (five 2x poolings fit), 12 for sequences."""
-    rng = np.random.default_rng(0)
-    out = {}
-    for name in graph.inputs:
-        t = graph.node(name).type
-        fill = 64 if t.layout == "channels_first" else 12
-        shape = (batch, *[fill if d is None else d for d in t.shape[1:]])
-        if t.dtype.startswith("int"):
-            vocab = min(graph.node(c).attrs.get("vocab", 2) for c in graph.consumers(name))
-            out[name] = torch.from_numpy(rng.integers(0, vocab, shape).astype(t.dtype))
-        else:
-            out[name] = torch.from_numpy(rng.standard_normal(shape).astype(t.dtype))
-    return [out[n] for n in graph.inputs]
+    arrays = random_inputs(graph, batch=batch, seed=0, dynamic_size=64, sequence_size=12)
+    return [torch.from_numpy(arrays[name]) for name in graph.inputs]
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n

@@ -22,6 +22,7 @@ import onnxruntime as ort
 import pytest
 
 import netspec
+from netspec.testing import random_inputs
 from netspec.backends import get_backend
 from netspec.converters.onnx import import_onnx
 from netspec.errors import NetspecError
@@ -43,18 +44,7 @@ def small_graph(name):
 
 def inputs_for(graph, batch=2):
     """Seeded inputs; open sizes are 64 for maps (five 2x poolings fit), 12 for sequences."""
-    rng = np.random.default_rng(0)
-    out = {}
-    for name in graph.inputs:
-        t = graph.node(name).type
-        fill = 64 if t.layout == "channels_first" else 12
-        shape = (batch, *[fill if d is None else d for d in t.shape[1:]])
-        if t.dtype.startswith("int"):
-            vocab = min(graph.node(c).attrs.get("vocab", 2) for c in graph.consumers(name))
-            out[name] = rng.integers(0, vocab, shape).astype(t.dtype)
-        else:
-            out[name] = rng.standard_normal(shape).astype(t.dtype)
-    return out
+    return random_inputs(graph, batch=batch, seed=0, dynamic_size=64, sequence_size=12)
 
 
 def assert_close(got: dict, ref: dict):
