@@ -37,9 +37,14 @@ def example_for(graph, batch=2, size=32):
 
 
 def proved_in_keras(source, dynamic_size=16):
-    report = check(source.graph, backends=("keras",), foreign={"torch module": source.run},
-                   dynamic_size=dynamic_size)
+    """The imported graph in Keras agrees with the torch module, and a torch model in Keras
+    is channels-last throughout: no transposes unless the graph itself has one."""
+    keras_backend = get_backend("keras")
+    model = keras_backend.build(source.graph)
+    report = check(source.graph, backends=("keras",), models={"keras": model},
+                   foreign={"torch module": source.run}, dynamic_size=dynamic_size)
     assert report.ok, report.summary()
+    assert keras_backend.count_transposes(model) == sum(n.op == "transpose" for n in source.graph.layers()) == 0
     return report
 
 
