@@ -14,6 +14,7 @@ machines, the same content), timed per phase so the harness's own cost stays vis
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -102,20 +103,16 @@ class Report:
         return "\n".join(lines)
 
 
-class _Clock:
-    def __init__(self, timings):
-        self.timings = timings
-
-    def __call__(self, key):
-        clock = self
-
-        class Span:
-            def __enter__(self):
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc):
-                clock.timings[key] = clock.timings.get(key, 0.0) + time.perf_counter() - self.start
-        return Span()
+def _clock(timings: dict):
+    """``with clock("run torch"): ...`` adds the block's wall time to ``timings[key]``."""
+    @contextlib.contextmanager
+    def span(key):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+    return span
 
 
 def _graph_dtype(graph) -> str:
@@ -233,7 +230,7 @@ def check(graph, backends=DEFAULT_BACKENDS, inputs: dict | None = None, inputs_l
         raise NetspecError(f"equivalence needs at least two backends, received {backends}",
                            hint="e.g. --backends torch,onnx")
     report = Report(graph.name, [*foreign, *backends])
-    clock = _Clock(report.timings)
+    clock = _clock(report.timings)
     tolerance = default_tolerance(_graph_dtype(graph), atol, rtol)
     input_sets = [("seeded", random_inputs(graph, batch=batch, seed=seed, dynamic_size=dynamic_size))]
     if inputs is not None:
