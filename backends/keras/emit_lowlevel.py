@@ -37,7 +37,28 @@ def _clip(x, a):
     return x
 
 
-BINARY = {"add": ops.add, "sub": ops.subtract, "mul": ops.multiply, "div": ops.divide, "pow": ops.power,
+def _is_int(x) -> bool:
+    return keras.backend.standardize_dtype(x.dtype).startswith(("int", "uint"))
+
+
+def _divide(x, y):
+    """ONNX (and the IR) divide integers with truncation toward zero; keras.ops.divide gives
+    floats and floor_divide rounds down, so divide the magnitudes and restore the sign."""
+    if not (_is_int(x) and _is_int(y)):
+        return ops.divide(x, y)
+    magnitude = ops.floor_divide(ops.abs(x), ops.abs(y))
+    return ops.where(ops.equal(ops.less(x, 0), ops.less(y, 0)), magnitude, ops.negative(magnitude))
+
+
+def _power(x, y):
+    """Pow has the base's type in ONNX and the IR (an int base to a float exponent is an
+    int); keras.ops.power promotes, so cast back."""
+    out = ops.power(x, y)
+    return ops.cast(out, x.dtype) if keras.backend.standardize_dtype(out.dtype) != \
+        keras.backend.standardize_dtype(x.dtype) else out
+
+
+BINARY = {"add": ops.add, "sub": ops.subtract, "mul": ops.multiply, "div": _divide, "pow": _power,
           "max": ops.maximum, "min": ops.minimum}
 UNARY = {"sqrt": ops.sqrt, "exp": ops.exp, "log": ops.log, "abs": ops.abs, "neg": ops.negative,
          "reciprocal": lambda x: ops.divide(1.0, x), "erf": ops.erf, "floor": ops.floor, "ceil": ops.ceil}
@@ -70,6 +91,9 @@ class LowLevel(keras.layers.Layer):
     """One low-level op (``op`` with its resolved ``attrs``) on canonical-layout inputs."""
 
     def __init__(self, op, attrs, **kwargs):
+        # no autocast: a layer casts float inputs to its policy's dtype (float32) by
+        # default, and these ops keep their operands' types (float16 Max is float16)
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.op, self.attrs = op, {k: _plain(v) for k, v in attrs.items()}
 

@@ -41,10 +41,11 @@ class TorchBackend:
 
 
 class _Inputs:
-    """The two things ``run`` needs from a graph, recovered from the module itself."""
+    """What ``run`` needs from a graph, recovered from the module itself."""
 
     def __init__(self, model):
         self.inputs, self.outputs = model.netspec_inputs, model.netspec_outputs
+        self.dtypes = getattr(model, "netspec_input_dtypes", {})
 
 
 def _graph_of(model):

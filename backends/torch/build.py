@@ -108,6 +108,7 @@ def emit_graph(graph: Graph) -> fx.GraphModule:
     gm.netspec_params = ctx.params
     gm.netspec_specs = ctx.specs
     gm.netspec_inputs = list(graph.inputs)
+    gm.netspec_input_dtypes = {n: graph.node(n).type.dtype for n in graph.inputs}
     gm.netspec_outputs = list(graph.outputs)
     return gm
 
@@ -177,17 +178,29 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def input_dtype(graph, name: str) -> str:
+    """The dtype the graph declares for input ``name``; ``graph`` may be the stand-in that
+    ``run`` makes from a built module (``inputs``, ``outputs`` and ``dtypes`` alone)."""
+    if isinstance(graph, Graph):
+        return graph.node(name).type.dtype
+    return getattr(graph, "dtypes", {}).get(name, "float32")
+
+
 def to_tensors(model, graph: Graph, inputs: dict) -> list[torch.Tensor]:
     missing = [n for n in graph.inputs if n not in inputs]
     if missing:
         raise NetspecError(f"missing inputs {missing}", hint=f"the graph's inputs: {graph.inputs}")
     device = model_device(model)
-    float_dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    # float inputs take the weights' dtype (a module moved to float16 with .half() is fed
+    # float16); a model without float weights is fed the dtype its graph declares, so a
+    # float64 or float16 graph computes in that type, not in float32
+    weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     out = []
     for name in graph.inputs:
         t = torch.as_tensor(np.asarray(inputs[name]))
         if t.is_floating_point():
-            t = t.to(float_dtype)
+            declared = input_dtype(graph, name)
+            t = t.to(weights or (DTYPES[declared] if declared.startswith("float") else torch.float32))
         out.append(t.to(device))
     return out
 

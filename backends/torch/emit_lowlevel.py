@@ -1,31 +1,21 @@
 """Torch emitters for the low-level ops (:mod:`netspec.ops.lowlevel`): plain torch calls
-recorded in the fx graph, and one small module for ``constant`` (its value is a buffer, so
-it is in the state dict under the node's name like every other weight)."""
+recorded in the fx graph, and one small module for ``constant`` (:class:`.modules.Constant`:
+its value is a buffer, in the state dict under the node's name like every other weight, and
+the standalone ``.py`` export copies it with the other custom layers)."""
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 
 from .build import DTYPES
+from . import modules as custom
 from .emit import TABLE, ModSpec
 
 OPEN_END = 2 ** 31 - 1  # slice ends at or above this run to the end of the axis
 
 
-class Constant(nn.Module):
-    """A constant tensor (``value``, batch axis of size 1) that consumers broadcast."""
-
-    def __init__(self, shape):
-        super().__init__()
-        self.register_buffer("value", torch.zeros(tuple(shape)))
-
-    def forward(self) -> torch.Tensor:
-        return self.value
-
-
 @TABLE.register("constant")
 def emit_constant(ctx, node):
-    return ctx.module(node, ModSpec(Constant, dict(shape=tuple(node.attrs["shape"]))))
+    return ctx.module(node, ModSpec(custom.Constant, dict(shape=tuple(node.attrs["shape"]))))
 
 
 BINARY = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
@@ -35,9 +25,23 @@ UNARY = {"sqrt": torch.sqrt, "exp": torch.exp, "log": torch.log, "abs": torch.ab
 REDUCE = {"mean": torch.mean, "sum": torch.sum, "max": torch.amax, "min": torch.amin}
 
 
+def _divide(x, y, ints: bool):
+    """ONNX (and the IR) divide integers with truncation toward zero, as C does."""
+    return torch.div(x, y, rounding_mode="trunc") if ints else torch.div(x, y)
+
+
 @TABLE.register("binary")
 def emit_binary(ctx, node, x, y):
-    return BINARY[node.attrs["fn"]](x, y)
+    fn, dtype = node.attrs["fn"], node.type.dtype
+    if fn == "div":
+        out = _divide(x, y, not dtype.startswith("float"))
+    else:
+        out = BINARY[fn](x, y)
+    # torch promotes mixed operands (an int base to a float exponent gives a float); the IR
+    # types the result as ONNX does (Pow has the base's type), so cast where they differ
+    if {ctx.in_type(node, 0).dtype, ctx.in_type(node, 1).dtype} != {dtype}:
+        out = out.to(DTYPES[dtype])
+    return out
 
 
 @TABLE.register("unary")
@@ -47,7 +51,10 @@ def emit_unary(ctx, node, x):
 
 @TABLE.register("clip")
 def emit_clip(ctx, node, x):
-    return torch.clamp(x, node.attrs["min"], node.attrs["max"])
+    low, high = node.attrs["min"], node.attrs["max"]
+    if low is None and high is None:  # open at both ends: the identity (torch.clamp refuses it)
+        return x
+    return torch.clamp(x, low, high)
 
 
 @TABLE.register("where")

@@ -108,13 +108,12 @@ class ImportContext:
     # ------------------------------------------------------------ places and errors
     def where(self, node: onnx.NodeProto | None = None) -> SourceLoc:
         node = node or self.node
-        name = (node.name or (node.output[0] if node.output else node.op_type)) if node else None
-        return SourceLoc(file=self.file, node=name)
+        return SourceLoc(file=self.file, node=node_label(node) if node is not None else None)
 
     def error(self, message: str, hint: str | None = None) -> NetspecError:
         """An error about the current node, prefixed with its op type and name."""
         node = self.node
-        label = f"{node.op_type} '{node.name or node.output[0]}'" if node is not None else "model"
+        label = f"{node.op_type} '{node_label(node)}'" if node is not None else "model"
         return NetspecError(f"{label}: {message}", self.where(), hint)
 
     # ------------------------------------------------------------ attributes
@@ -238,6 +237,12 @@ class ImportContext:
         name = view.node
         if not view.is_identity(t.rank):
             real = [a for a in view.axes if a is not None]
+            if view.axes and view.axes[0] is None:
+                raise self.error(
+                    f"this tensor has a new axis in front of the batch axis (its axes are "
+                    f"{['new' if a is None else a for a in view.axes]} of '{view.node}' {t}, as "
+                    "Unsqueeze at axis 0 makes), which moves the batch axis; netspec keeps the batch axis first",
+                    "unsqueeze after the batch axis (axis >= 1), or squeeze the new axis again before it is used")
             if not real or real[0] != 0:
                 raise self.error(
                     f"this tensor does not have the batch axis first (its axes are the axes "
@@ -355,6 +360,12 @@ class ImportContext:
     def claim(self, node: onnx.NodeProto) -> None:
         """Mark a later ONNX node as imported by the current (pattern) importer."""
         self.claimed.add(id(node))
+
+
+def node_label(node: onnx.NodeProto) -> str:
+    """How errors name an ONNX node: its name, else its first output that is set (a
+    recurrent node often leaves Y unset and names only Y_h), else its op type."""
+    return node.name or next((out for out in node.output if out), node.op_type)
 
 
 def short_float(value: float) -> float:

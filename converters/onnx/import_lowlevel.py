@@ -132,12 +132,22 @@ def shape_arithmetic(ctx, node, fn) -> bool:
 
 
 def import_binary(ctx, node, fn: str | None = None):
+    """Two operands -> one ``binary``. Max and Min are variadic in ONNX: one input is the
+    identity, and more fold left, ``max(max(a, b), c)``, which is what broadcasting all
+    of them together computes (the operation is associative and commutative)."""
     fn = fn or BINARY[node.op_type]
-    if shape_arithmetic(ctx, node, fn) or zero_algebra(ctx, node, fn):
+    if len(node.input) == 1:
+        ctx.view(0)  # a tensor: a constant's Max is folded before it gets here
+        ctx.set_output(0, ctx.value(0))
         return
-    if len(node.input) > 2:
-        raise ctx.error(f"{node.op_type} of {len(node.input)} inputs with broadcasting; netspec's binary takes two")
-    ctx.produce("binary", {"fn": fn}, operands(ctx, node, [0, 1]))
+    if len(node.input) == 2 and (shape_arithmetic(ctx, node, fn) or zero_algebra(ctx, node, fn)):
+        return
+    names = operands(ctx, node, list(range(len(node.input))))
+    result = names[0]
+    for step, name in enumerate(names[1:], start=1):
+        last = step == len(names) - 1
+        result = ctx.emit("binary", {"fn": fn}, [result, name], suffix="" if last else f"_{step}")
+    ctx.set_output(0, View.of(result, ctx.ir_type(result).rank))
 
 
 for _onnx in ("Sub", "Div", "Pow", "Max", "Min"):
@@ -210,7 +220,25 @@ def import_matmul_tensors(ctx, node):
                         "use MatMul for products of two computed tensors")
     if isinstance(ctx.value(0), np.ndarray):
         raise ctx.error("multiplies a constant by a tensor from the left; netspec's matmul takes the tensor first")
+    b = ctx.value(1)
+    if isinstance(b, np.ndarray) and b.ndim == 1:
+        matmul_vector(ctx, node, b)
+        return
     ctx.produce("matmul", {}, operands(ctx, node, [0, 1]))
+
+
+def matmul_vector(ctx, node, b: np.ndarray):
+    """``A @ b`` with a 1-d constant b: ONNX (as numpy) reads b as a column (K, 1) and
+    drops the appended axis, so this is a matmul by the column and a view without its
+    last (size-1) axis."""
+    a = ctx.view(0)
+    rank = len(a.axes)
+    if rank < 2:
+        raise ctx.error("multiplies two vectors (a dot product over the batch axis); netspec keeps the batch axis")
+    x = ctx.materialise(a)
+    column = constant_node(ctx, b.reshape(-1, 1), rank, ctx.ir_type(x).layout, sanitise(node.input[1]))
+    name = ctx.emit("matmul", {}, [x, column])
+    ctx.set_output(0, View(name, tuple(range(rank - 1))))
 
 
 def import_slice_tensor(ctx, node, view, dims, starts, ends, axes, steps):

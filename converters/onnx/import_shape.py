@@ -260,6 +260,17 @@ def import_pad(ctx, node):
     ctx.produce("pad", {"pads": pairs, "mode": PAD_MODES[mode], "value": value}, [x])
 
 
+def _on_axes(ctx, values: list, axes: list[int], full: list, what: str) -> list:
+    """Resize's ``axes`` (opset 18): ``values`` are for those axes only; the others keep
+    ``full`` (scale 1, or their own size)."""
+    if len(values) != len(axes) or len(set(axes)) != len(axes):
+        raise ctx.error(f"gives {len(values)} {what} for the axes {axes}")
+    full = list(full)
+    for ax, value in zip(axes, values):
+        full[ax] = value
+    return full
+
+
 @TABLE.register("Resize", 11)
 def import_resize(ctx, node):
     """Resize by integer factors of the spatial axes -> upsample. nearest needs the
@@ -271,16 +282,27 @@ def import_resize(ctx, node):
     scales = ctx.const(2, "scales", required=False) if ctx.has_input(2) else None
     if scales is not None and scales.size == 0:
         scales = None
+    axes = [ax % t.rank for ax in a["axes"]] if a.get("axes") else None  # opset 18
+    if a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise ctx.error(f"uses keep_aspect_ratio_policy '{a['keep_aspect_ratio_policy']}'; netspec's "
+                        "upsample scales each axis by its own factor", "export with scale factors")
+    if scales is not None and axes is not None:
+        scales = _on_axes(ctx, scales.reshape(-1).tolist(), axes, [1.0] * t.rank, "scales")
     if scales is None:
         sizes = ctx.sym(3, "sizes").entries
+        if axes is not None:
+            sizes = _on_axes(ctx, list(sizes), axes, list(t.shape), "sizes")
+        if len(sizes) != t.rank:
+            raise ctx.error(f"gives {len(sizes)} sizes for a rank-{t.rank} tensor")
         if any(not isinstance(s, int) for s in sizes[2:]) or any(d is None for d in t.shape[2:]):
             raise ctx.error("resizes to sizes that depend on dynamic input sizes",
                             "export with scale factors instead of output sizes")
         factors = [s / d for s, d in zip(sizes[2:], t.shape[2:])]
         lead = [1.0, 1.0]
     else:
-        factors = [float(s) for s in scales.reshape(-1)[2:]]
-        lead = [float(s) for s in scales.reshape(-1)[:2]]
+        scales = np.asarray(scales, dtype=np.float64).reshape(-1)
+        factors = [float(s) for s in scales[2:]]
+        lead = [float(s) for s in scales[:2]]
     if lead != [1.0, 1.0] or any(f < 1 or f != int(f) for f in factors):
         raise ctx.error(f"scales by {lead + factors}; netspec's upsample takes integer factors of "
                         "the spatial axes")

@@ -27,7 +27,7 @@ from netspec.graph.passes import infer_shapes, receptive_fields
 from netspec.ops.types import CHANNELS_FIRST, PLAIN, TensorType
 
 from . import fold as folding
-from .context import DTYPES, ImportContext, sanitise
+from .context import DTYPES, ImportContext, node_label, sanitise
 from .registry import TABLE
 from .values import Fill, SymShape, View
 
@@ -131,8 +131,8 @@ def input_type(ctx: ImportContext, value: onnx.ValueInfoProto) -> TensorType:
         raise NetspecError(f"graph input '{value.name}' has element type "
                            f"{onnx.TensorProto.DataType.Name(tensor.elem_type)}, which netspec does not "
                            f"support", where, f"netspec tensors are {', '.join(DTYPES.values())}")
-    shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-                  for d in tensor.shape.dim)
+    # a set dim_value is a static size, 0 included (an empty tensor, not a dynamic size)
+    shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
     if not shape:
         raise NetspecError(f"graph input '{value.name}' is a scalar; netspec inputs have a batch axis", where)
     return TensorType(shape, dtype, input_layout(ctx, value.name, len(shape), dtype))
@@ -200,7 +200,7 @@ def unsupported(ctx: ImportContext, node: onnx.NodeProto) -> NetspecError:
         hint = did_you_mean(node.op_type, TABLE.op_types()) or (
             f"netspec imports {len(TABLE.op_types())} ONNX op types; "
             "see netspec.converters.onnx.supported_ops()")
-    return NetspecError(f"unsupported ONNX op {node.op_type}{domain} at node '{node.name or node.output[0]}'",
+    return NetspecError(f"unsupported ONNX op {node.op_type}{domain} at node '{node_label(node)}'",
                         ctx.where(node), hint)
 
 
@@ -213,11 +213,16 @@ def collect_outputs(ctx: ImportContext) -> list[str]:
         value = ctx.values.get(output.name)
         where = SourceLoc(file=ctx.file, node=output.name)
         if isinstance(value, View):
+            # a view is materialised here, after the nodes: its errors are about the node
+            # that produced the output, so they name that node
+            ctx.node = ctx.producer.get(output.name)
             try:
                 node = ctx.materialise(value)
             except NetspecError as exc:
                 ctx.errors.append(exc.located(where))
                 continue
+            finally:
+                ctx.node = None
             pending = ctx.pending[node]
             if pending.op != INPUT and NAME.match(output.name) and output.name not in pending.aliases:
                 pending.aliases.append(output.name)

@@ -94,12 +94,29 @@ BINARY = ("add", "sub", "mul", "div", "pow", "max", "min")
 UNARY = ("sqrt", "exp", "log", "abs", "neg", "reciprocal", "erf", "floor", "ceil")
 
 
+FLOAT_WIDTH = {"float16": 16, "float32": 32, "float64": 64}
+INT_WIDTH = {"bool": 1, "int32": 32, "int64": 64}
+
+
+def binary_dtype(fn: str, dtypes: list[str]) -> str:
+    """The result's element type. ``pow`` has the base's type (ONNX: an int base to a float
+    exponent is an int). Operands of one type keep it (float16 Max is float16); mixed ones
+    promote as torch and numpy do: to the widest float among them, else the widest int.
+    (Imported constants are float32, so a float16 tensor with a constant computes in float32.)"""
+    if fn == "pow" or len(set(dtypes)) == 1:
+        return dtypes[0]
+    floats = [d for d in dtypes if d in FLOAT_WIDTH]
+    if floats:
+        return max(floats, key=FLOAT_WIDTH.get)
+    return max(dtypes, key=lambda d: INT_WIDTH.get(d, 0))
+
+
 def infer_binary(name):
     def infer(attrs, ins):
         if len({t.layout for t in ins if t.rank > 2}) > 1:
             raise ShapeError(f"{name} mixes channels-first and plain inputs of rank > 2")
         return ins[0].with_shape(_broadcast(name, ins), _layout_of(ins),
-                                 "float32" if any(t.dtype.startswith("float") for t in ins) else ins[0].dtype)
+                                 binary_dtype(attrs["fn"], [t.dtype for t in ins]))
     return infer
 
 
@@ -239,6 +256,11 @@ def resolve_reduce(attrs, ins):
     axes = tuple(sorted({_axis("reduce", a, rank) for a in attrs["axes"]}))
     if not axes:
         raise ShapeError("reduce needs at least one axis")
+    empty = [a for a in axes if ins[0].shape[a] == 0]
+    if empty and attrs["fn"] in ("max", "min", "mean"):
+        # a sum over nothing is 0, but a max/min over nothing is the identity element
+        # (-inf, +inf, or False/True for bools) and a mean is 0/0: backends raise or differ
+        raise ShapeError(f"reduce {attrs['fn']} over axis {empty[0]} of {ins[0]}, which is empty (size 0)")
     return dict(attrs, axes=axes)
 
 

@@ -32,33 +32,6 @@ KNOWN_FAILURES = {
     ("test_averagepool_2d_ceil_last_window_starts_on_pad", "keras"):
         ("fail: max error 5.6e-05 at scale 3.6e-01",
          "ONNX's case data: the expected means are rounded to 4 decimals; netspec is exact"),
-    ("test_clip_default_inbounds", "torch"):
-        ("crash: RuntimeError: torch.clamp: At least one of 'min' or 'max' must not be None",
-         "Clip with neither min nor max imports as clip(min=None, max=None); the torch "
-         "emitter passes both Nones to torch.clamp (keras copes)"),
-    ("test_div_int32_trunc", "torch"):
-        ("fail: dtype float32, expected int32",
-         "integer Div: the IR says int32 but the emitters use true division, which gives "
-         "floats; ONNX truncates"),
-    ("test_div_int32_trunc", "keras"):
-        ("fail: dtype float32, expected int32", "as for torch: true division of integers"),
-    **{(f"test_{fn}_float{bits}", backend):
-        (f"fail: dtype float32, expected float{bits}",
-         "binary's shape inference (netspec/ops/lowlevel.py infer_binary) types every float "
-         "result float32, so float16/float64 Max/Min come out float32")
-       for fn in ("max", "min") for bits in (16, 64) for backend in ("torch", "keras")},
-    **{(f"test_pow_types_{t}_float32", backend):
-        (f"fail: dtype float32, expected {t}",
-         "Pow's result has the base's type in ONNX; infer_binary makes it float32 when the "
-         "exponent is float")
-       for t in ("int32", "int64") for backend in ("torch", "keras")},
-    **{(case, backend):
-        (f"crash: {'IndexError: am' if backend == 'torch' else 'InvalidArgumentError'}",
-         "ReduceMax/Min over an empty axis (size 0): the importer reads a 0 size as dynamic "
-         "(None), so it neither refuses nor knows the result is -inf/+inf, and the emitters "
-         "reduce an empty tensor")
-       for case in ("test_reduce_max_empty_set", "test_reduce_max_empty_set_bool",
-                    "test_reduce_min_empty_set") for backend in ("torch", "keras")},
 }
 
 # Claimed ops none of whose ONNX cases netspec runs, and why that is a fair refusal.
