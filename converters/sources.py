@@ -40,24 +40,47 @@ def _by_position(graph, outputs_of):
 
 # ---------------------------------------------------------------- onnx
 def onnx_source(model_or_path, graph=None) -> Source:
+    """The session is made on the first run (verification), by onnxruntime reading the file
+    itself: parsing the protobuf a second time in Python and handing onnxruntime a
+    serialised copy of the weights cost about as much as the import, and a conversion with
+    ``check=False`` never runs the source at all."""
     import onnx
 
-    from netspec.backends.onnx.backend import default_providers, make_session
     from netspec.converters.onnx import import_onnx
 
     graph = graph or import_onnx(model_or_path)
-    proto = model_or_path if isinstance(model_or_path, onnx.ModelProto) else onnx.load_model(str(model_or_path))
-    session = make_session(proto, default_providers(None))
-    names = [i.name for i in session.get_inputs()]
-    initializers = {t.name for t in proto.graph.initializer}
-    names = [n for n in names if n not in initializers]  # old files list weights as inputs
-    if len(names) != len(graph.inputs):
-        raise NetspecError(f"the ONNX model has {len(names)} inputs, its graph {len(graph.inputs)}")
-    outputs = [o.name for o in session.get_outputs()]
+    made = []
+
+    def session():
+        if not made:
+            made.append(_onnx_session(model_or_path, graph))
+        return made[0]
 
     def outputs_of(arrays):
-        return session.run(outputs, {n: np.asarray(a) for n, a in zip(names, arrays)})
+        ort_session, names, outputs = session()
+        return ort_session.run(outputs, {n: np.asarray(a) for n, a in zip(names, arrays)})
+    if isinstance(model_or_path, onnx.ModelProto):
+        session()  # a caller may change the proto afterwards: take it as it is now
     return Source(graph, "onnxruntime", _by_position(graph, outputs_of))
+
+
+def _onnx_session(model_or_path, graph):
+    """``(session, input names, output names)``; onnxruntime reads a path directly."""
+    import onnx
+    import onnxruntime as ort
+
+    from netspec.backends.onnx.backend import default_providers
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # as make_session: unused-initializer warnings are noise
+    model = model_or_path.SerializeToString() if isinstance(model_or_path, onnx.ModelProto) else os.fspath(model_or_path)
+    session = ort.InferenceSession(model, options, providers=list(default_providers(None)))
+    # old files list weights as inputs too; onnxruntime calls them overridable initializers
+    initializers = {i.name for i in session.get_overridable_initializers()}
+    names = [i.name for i in session.get_inputs() if i.name not in initializers]
+    if len(names) != len(graph.inputs):
+        raise NetspecError(f"the ONNX model has {len(names)} inputs, its graph {len(graph.inputs)}")
+    return session, names, [o.name for o in session.get_outputs()]
 
 
 # ---------------------------------------------------------------- torch
