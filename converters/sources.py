@@ -30,11 +30,29 @@ class Source:
     run: Callable[[dict], dict] | None
 
 
+def boundary_perms(graph) -> tuple[list, list]:
+    """Per graph input and output, the perm from the graph's canonical layout to the
+    source model's (None: the same). The ONNX importer records one where it folded a
+    channels-last boundary transpose (a tf2onnx export) into the graph; the source model
+    (the file, or the framework model it was exported from) still reads and writes that
+    layout."""
+    meta = graph.meta.get("onnx") or {}
+    ins, outs = meta.get("input_perms") or {}, meta.get("output_perms") or {}
+    return [ins.get(n) for n in graph.inputs], [outs.get(n) for n in graph.outputs]
+
+
 def _by_position(graph, outputs_of):
-    """A runner for a model whose inputs/outputs correspond to the graph's in order."""
+    """A runner for a model whose inputs/outputs correspond to the graph's in order, in
+    the source's layout (:func:`boundary_perms`): canonical arrays are permuted on the way
+    in and back on the way out."""
+    in_perms, out_perms = boundary_perms(graph)
+
     def run(inputs):
-        values = outputs_of([inputs[n] for n in graph.inputs])
-        return dict(zip(graph.outputs, values))
+        feeds = [np.ascontiguousarray(np.transpose(np.asarray(inputs[n]), p)) if p else inputs[n]
+                 for n, p in zip(graph.inputs, in_perms)]
+        values = outputs_of(feeds)
+        return {n: np.transpose(np.asarray(v), np.argsort(p)) if p else v
+                for n, v, p in zip(graph.outputs, values, out_perms)}
     return run
 
 
@@ -228,7 +246,9 @@ def keras_source(model, graph=None) -> Source:
         graph = _keras_through_onnx(model)
         if graph is None:
             from_keras(model)  # raises the list of unsupported layers
-        same = [False] * len(graph.inputs)  # the ONNX route keeps Keras's own layout
+        # the ONNX route's graph is canonical, its boundary perms (applied by _by_position)
+        # lead to Keras's own layout, so the runner feeds Keras as it is fed
+        same = [False] * len(graph.inputs)
         return Source(graph, "keras", _by_position(graph, _keras_runner(model, same, [False] * len(graph.outputs))))
     graph = graph or from_keras(model)
     first_in = [graph.node(n).type.layout == CHANNELS_FIRST and graph.node(n).type.rank >= 3 for n in graph.inputs]

@@ -104,6 +104,10 @@ class ImportContext:
         self.producer = {out: n for n in model.graph.node for out in n.output if out}
         self._attrs: dict[int, dict] = {}
         self.shared: dict[tuple, str] = {}  # graph nodes importers reuse (constants)
+        # graph inputs/outputs whose channels-last boundary transpose was folded (.boundary):
+        # node name -> the perm from the canonical layout to the file's
+        self.input_perms: dict[str, tuple[int, ...]] = {}
+        self.output_perms: dict[str, tuple[int, ...]] = {}
 
     # ------------------------------------------------------------ places and errors
     def where(self, node: onnx.NodeProto | None = None) -> SourceLoc:

@@ -26,6 +26,7 @@ from netspec.graph.lint import NAME, lint
 from netspec.graph.passes import infer_shapes, receptive_fields
 from netspec.ops.types import CHANNELS_FIRST, PLAIN, TensorType
 
+from . import boundary
 from . import fold as folding
 from .context import DTYPES, ImportContext, node_label, sanitise
 from .registry import TABLE
@@ -117,7 +118,21 @@ def declare_inputs(ctx: ImportContext) -> None:
     for value in graph.input:
         if value.name in ctx.values:
             continue  # a weight listed as an input (opset <= 8 style) stays a weight
-        ctx.add_input(value.name, input_type(ctx, value))
+        t = input_type(ctx, value)
+        mover = boundary.input_mover(ctx, value, list(t.shape))
+        if mover is not None:
+            # a channels-last input moved to channels-first at once: the graph input is the
+            # canonical tensor, and the file's layout is kept in meta (see .boundary)
+            perm = boundary.to_channels_first(t.rank)
+            shape = tuple(t.shape[p] for p in perm)
+            layout = input_layout(ctx, mover.output[0], t.rank, t.dtype)
+            if layout == CHANNELS_FIRST:
+                name = ctx.add_input(value.name, TensorType(shape, t.dtype, layout))
+                ctx.values[mover.output[0]] = ctx.values[value.name]
+                ctx.claim(mover)
+                ctx.input_perms[name] = boundary.to_channels_last(t.rank)
+                continue
+        ctx.add_input(value.name, t)
 
 
 def input_type(ctx: ImportContext, value: onnx.ValueInfoProto) -> TensorType:
@@ -212,7 +227,13 @@ def collect_outputs(ctx: ImportContext) -> list[str]:
             continue
         value = ctx.values.get(output.name)
         where = SourceLoc(file=ctx.file, node=output.name)
-        if isinstance(value, View):
+        folded = boundary.output_source(ctx, value)
+        if folded is not None and folded not in names:
+            # a canonical map moved to channels-last for the output: the graph outputs the
+            # map, and the file's layout is kept in meta (see .boundary)
+            ctx.output_perms[folded] = boundary.to_channels_last(ctx.ir_type(folded).rank)
+            names.append(folded)
+        elif isinstance(value, View):
             # a view is materialised here, after the nodes: its errors are about the node
             # that produced the output, so they name that node
             ctx.node = ctx.producer.get(output.name)
@@ -303,7 +324,10 @@ def finish(ctx: ImportContext, outputs: list[str], name: str, doc: str) -> Graph
     # "source" is the file a graph came from, as for specs (writers never overwrite it)
     if ctx.file:
         graph.meta["source"] = ctx.file
-    graph.meta["onnx"] = {"opset": ctx.opset, "producer": ctx.model.producer_name or None}
+    graph.meta["onnx"] = {"opset": ctx.opset, "producer": ctx.model.producer_name or None,
+                          # canonical -> the file's layout, where a boundary transpose was folded
+                          "input_perms": {names[n]: list(p) for n, p in ctx.input_perms.items()},
+                          "output_perms": {names[n]: list(p) for n, p in ctx.output_perms.items()}}
     lint(graph)
     infer_shapes(graph)
     receptive_fields(graph)

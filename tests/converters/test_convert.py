@@ -210,3 +210,32 @@ def test_python_model_file_converts_with_its_open_sizes(tmp_path):
     (tmp_path / "broken.py").write_text("raise RuntimeError('nope')\n")
     with pytest.raises(NetspecError, match="broken.py: importing the file failed: RuntimeError: nope"):
         read_source(str(tmp_path / "broken.py"))
+
+
+# ---------------------------------------------------------------- tf2onnx exports
+TF_MODELS = {"resnet18": {"size": 32, "classes": 10}, "unet": {"size": 32, "classes": 10}, "lenet5": {}}
+
+
+@pytest.fixture(scope="module", params=list(TF_MODELS))
+def tf_onnx(request, tmp_path_factory):
+    """A netspec-built Keras model exported by Keras itself (tf2onnx): NHWC at the boundary."""
+    import warnings
+    model = netspec.build(request.param, backend="keras", overrides=TF_MODELS[request.param])
+    model(np.zeros([1 if d is None else d for d in model.inputs[0].shape], "float32"), training=False)
+    path = tmp_path_factory.mktemp("tf") / f"{request.param}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.export(str(path), format="onnx", verbose=False)
+    return path
+
+
+@pytest.mark.parametrize("out", ["x.pt2", "x.keras"])
+def test_tf_exported_onnx_converts_verified(tf_onnx, tmp_path, out, capsys):
+    """The importer folds the NHWC boundary into a canonical graph; onnx_source feeds the
+    file in its own layout from the recorded perms, so the conversion verifies."""
+    assert main(["convert", str(tf_onnx), "-o", str(tmp_path / out)]) == 0
+    assert "equivalent" in capsys.readouterr().out
+    graph = onnx_source(str(tf_onnx)).graph
+    assert not [n for n in graph.layers() if n.op == "transpose"]
+    keras = netspec.backends.get_backend("keras")
+    assert keras.count_transposes(keras.build(graph)) == 0
