@@ -97,18 +97,44 @@ def import_conv_transpose(ctx, node):
     if scale is not None:
         ctx.produce("zero_upsample", {"scale": scale}, [x])
         return
-    if a.get("output_shape"):
-        raise ctx.error("sets output_shape; netspec's conv_transpose takes pads and output_padding",
-                        "re-export with explicit pads")
-    if a.get("auto_pad", "NOTSET") not in ("NOTSET", "", "VALID"):
-        raise ctx.error(f"uses auto_pad {a['auto_pad']}", "re-export with explicit pads")
     kernel = tuple(a.get("kernel_shape") or w.shape[2:])
     group = a["group"]
+    strides, dilations = _ones(a.get("strides"), nd), _ones(a.get("dilations"), nd)
+    pads, output_padding = transpose_padding(ctx, a, x, kernel, strides, dilations)
     ctx.produce("conv_transpose", {
-        "filters": w.shape[1] * group, "kernel": kernel, "stride": _ones(a.get("strides"), nd),
-        "padding": pad_pairs(a.get("pads"), nd), "dilation": _ones(a.get("dilations"), nd),
-        "output_padding": tuple(a.get("output_padding") or (0,) * nd), "groups": group,
+        "filters": w.shape[1] * group, "kernel": kernel, "stride": strides,
+        "padding": pad_pairs(pads, nd), "dilation": dilations,
+        "output_padding": tuple(output_padding), "groups": group,
         "bias": b is not None}, [x], {"weight": w, "bias": b})
+
+
+def transpose_padding(ctx, a, x, kernel, strides, dilations) -> tuple[list[int], list[int]]:
+    """ConvTranspose's pads and output_padding, made explicit where ``output_shape`` or
+    ``auto_pad`` SAME_* set them, by ONNX's formula: ``total = stride * (in - 1) +
+    output_padding + (kernel - 1) * dilation + 1 - out`` is split over both ends (the odd
+    one at the end for SAME_UPPER, at the start otherwise); a negative total is the extra
+    size netspec's output_padding adds at the end."""
+    nd = len(kernel)
+    pads = list(a.get("pads") or [0] * (2 * nd))
+    extra = list(a.get("output_padding") or [0] * nd)
+    auto = a.get("auto_pad", "NOTSET") or "NOTSET"
+    if auto not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise ctx.error(f"uses auto_pad {auto}", "re-export with explicit pads")
+    shape = a.get("output_shape")
+    if not shape and auto in ("NOTSET", "VALID"):
+        return ([0] * (2 * nd) if auto == "VALID" else pads), extra
+    spatial = ctx.ir_type(x).shape[2:]
+    if any(n is None for n in spatial):
+        raise ctx.error("sets its output size (output_shape or auto_pad SAME) for dynamic input sizes; "
+                        "netspec's conv_transpose takes explicit pads", "re-export with explicit pads")
+    target = list(shape)[-nd:] if shape else [n * s for n, s in zip(spatial, strides)]
+    for i in range(nd):
+        total = strides[i] * (spatial[i] - 1) + extra[i] + (kernel[i] - 1) * dilations[i] + 1 - target[i]
+        if total < 0:
+            extra[i], total = extra[i] - total, 0
+        half = total // 2
+        pads[i], pads[i + nd] = (half, total - half) if auto == "SAME_UPPER" else (total - half, half)
+    return pads, extra
 
 
 def _pool(op):
