@@ -243,6 +243,10 @@ def check(graph, backends=DEFAULT_BACKENDS, inputs: dict | None = None, inputs_l
     values_cache: dict = {}
     for label, feed in input_sets:
         outputs = {b: r.run(feed) for b, r in runners.items()}
+        for name in graph.outputs:  # agreement on zeros proves nothing about the weights
+            if all(not np.any(out[name]) for out in outputs.values()):
+                report.notes.append(f"output '{name}' is all zeros in every model on the {label} inputs, "
+                                    "so agreeing on it proves little: try other inputs or a seed")
         for ref, other in itertools.combinations(runners, 2):
             failed = False
             with clock("compare"):

@@ -197,3 +197,15 @@ def test_tiny_training_batchnorm_is_flagged():
     assert any("'layer4.0.bn1' normalises over 2 values per channel" in n for n in report.notes)
     with pytest.raises(NetspecError, match="needs more than one value per channel"):
         check(graph, backends=("torch", "keras"), train_step=True, batch=1)
+
+
+def test_all_zero_outputs_are_flagged():
+    graph = flat_head()
+    model = get_backend("torch").build(graph)
+    with torch.no_grad():  # every unit of the last dense layer dead behind the final relu
+        model.fc.weight.zero_()
+        model.fc.bias.fill_(-1.0)
+    report = check(graph, backends=("torch",), foreign={"zeros": lambda inputs: {"out": np.zeros((2, 6), np.float32)}},
+                   models={"torch": model})
+    assert report.ok and any("output 'out' is all zeros in every model" in n for n in report.notes)
+    assert not any("all zeros" in n for n in check(flat_head(), backends=("torch", "onnx")).notes)
