@@ -107,9 +107,7 @@ class ImportContext:
             raise self.error(f"cannot be expressed as netspec {op}: " + "; ".join(p[1] for p in problems))
         ins = [self.type_of(i) for i in inputs]
         try:
-            resolved = opdef.resolve(checked, ins) if opdef.resolve else checked
-            out_type = opdef.infer(resolved, ins)
-            specs = opdef.params(resolved, ins)
+            resolved, out_type, specs = opdef.derive(checked, ins)
         except ShapeError as exc:
             raise self.error(f"imports as netspec {op}, which refuses it: {exc}",
                              "give the model's Input static sizes (keras.Input(shape=(64, 64, 3)))"

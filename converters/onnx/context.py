@@ -312,9 +312,7 @@ class ImportContext:
             raise self.error(f"cannot be expressed as netspec {op}: " + "; ".join(p[1] for p in problems))
         ins = [self.ir_type(i) for i in inputs]
         try:
-            resolved = opdef.resolve(checked, ins) if opdef.resolve else checked
-            out_type = opdef.infer(resolved, ins)
-            specs = opdef.params(resolved, ins)
+            resolved, out_type, specs = opdef.derive(checked, ins)
         except ShapeError as exc:
             raise self.error(f"imports as netspec {op}, which refuses it: {exc}") from None
         # own, writable copies: initializer arrays are read-only views of the protobuf

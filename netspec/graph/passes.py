@@ -27,10 +27,7 @@ def infer_shapes(graph: Graph) -> Graph:
             continue
         op = OPS[node.op]
         try:
-            if op.resolve is not None:
-                node.attrs = op.resolve(node.attrs, ins)
-            node.type = op.infer(node.attrs, ins)
-            node.param_specs = op.params(node.attrs, ins)
+            node.attrs, node.type, node.param_specs = op.derive(node.attrs, ins)
             node.macs = op.macs(node.attrs, ins, node.type)
         except ShapeError as exc:
             node.type = None

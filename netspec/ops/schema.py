@@ -289,6 +289,13 @@ class OpDef:
     def __post_init__(self):
         self.attr_map = {a.name: a for a in self.attrs}
 
+    def derive(self, attrs: dict, ins: list[TensorType]) -> tuple[dict, TensorType, list[ParamSpec]]:
+        """What a node of this op becomes on inputs of types ``ins``: its resolved
+        attributes, output type and parameter specs, in that order (each step reads the
+        previous). Raises :class:`ShapeError`. Shape inference and every importer use it."""
+        resolved = self.resolve(attrs, ins) if self.resolve is not None else attrs
+        return resolved, self.infer(resolved, ins), self.params(resolved, ins)
+
     def check_attrs(self, given: dict) -> tuple[dict, list[tuple[str | None, str, str | None]]]:
         """Apply defaults and type checks once, centrally.
 
