@@ -117,7 +117,7 @@ def torch_source(module, example_inputs, graph=None, opset: int = 17, exported: 
     if not exported:
         module.eval()
     if graph is None:
-        names = names or [f"input_{i}" if len(args) > 1 else "input" for i in range(len(args))]
+        names = names or [f"x{i}" if len(args) > 1 else "x" for i in range(len(args))]  # "input" is a spec keyword
         with torch.no_grad():
             result = module(*args)
         count = len(result) if isinstance(result, (tuple, list)) else 1
