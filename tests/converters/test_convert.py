@@ -192,8 +192,8 @@ def test_keras_layers_the_table_lacks_go_through_onnx(tmp_path):
     result = convert(keras_source(model), str(tmp_path / "m.pt2"))
     assert result.report.ok
     inp = keras.Input((4,))
-    model = keras.Model(inp, keras.layers.Activation("selu")(inp))  # neither route has it
-    with pytest.raises(NetspecError, match=r"cannot be imported: 'activation' \(Activation: activation 'selu'"):
+    model = keras.Model(inp, keras.layers.Activation("selu", name="act")(inp))  # neither route has it
+    with pytest.raises(NetspecError, match=r"cannot be imported: 'act' \(Activation: activation 'selu'"):
         keras_source(model)
 
 
