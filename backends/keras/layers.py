@@ -250,14 +250,26 @@ class LRN(keras.layers.Layer):
                 "bias": self.bias}
 
 
-@register
-class ZeroUpsample(keras.layers.Layer):
-    """Zero-insertion up-sampling: input (i, j) lands at (i*s, j*s), every other position is
-    zero. Each axis gets a new size-``s`` axis padded with zeros, then merged into it."""
+class _Upsample(keras.layers.Layer):
+    """What every channels-last up-sampling by integer ``scale`` per spatial axis shares:
+    its config and its output shape."""
 
     def __init__(self, scale, **kwargs):
         super().__init__(**kwargs)
         self.scale = tuple(int(s) for s in scale)
+
+    def compute_output_shape(self, shape):
+        sizes = [None if n is None else n * s for n, s in zip(shape[1:-1], self.scale)]
+        return (shape[0], *sizes, shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "scale": list(self.scale)}
+
+
+@register
+class ZeroUpsample(_Upsample):
+    """Zero-insertion up-sampling: input (i, j) lands at (i*s, j*s), every other position is
+    zero. Each axis gets a new size-``s`` axis padded with zeros, then merged into it."""
 
     def call(self, x):
         for axis, s in enumerate(self.scale, start=1):
@@ -275,23 +287,13 @@ class ZeroUpsample(keras.layers.Layer):
             x = ops.reshape(y, target)
         return x
 
-    def compute_output_shape(self, shape):
-        sizes = [None if n is None else n * s for n, s in zip(shape[1:-1], self.scale)]
-        return (shape[0], *sizes, shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "scale": list(self.scale)}
 
 
 @register
-class AlignedBilinear(keras.layers.Layer):
+class AlignedBilinear(_Upsample):
     """Bilinear up-sampling with ``align_corners=True`` (PyTorch meaning: the corner pixels
     of input and output coincide, source = dst * (n - 1) / (m - 1)); TensorFlow's resize
     only offers half-pixel centres. Separable: one gather-and-lerp per spatial axis."""
-
-    def __init__(self, scale, **kwargs):
-        super().__init__(**kwargs)
-        self.scale = tuple(int(s) for s in scale)
 
     def call(self, x):
         for axis, s in enumerate(self.scale, start=1):
@@ -311,12 +313,6 @@ class AlignedBilinear(keras.layers.Layer):
             x = a + (b - a) * ops.cast(ops.reshape(frac, shape), x.dtype)
         return x
 
-    def compute_output_shape(self, shape):
-        sizes = [None if n is None else n * s for n, s in zip(shape[1:-1], self.scale)]
-        return (shape[0], *sizes, shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "scale": list(self.scale)}
 
 
 @register

@@ -143,15 +143,25 @@ def _same_shape(ctx) -> bool:
     return True
 
 
+def _merge(fn: str, op: str):
+    """Two same-shape tensors become the layer op (``add``, ``multiply``); anything that
+    broadcasts becomes the low-level ``binary`` op with ``fn``."""
+    def emit(ctx, node):
+        if not _same_shape(ctx):
+            import_binary(ctx, node, fn)
+            return
+        names = [ctx.tensor(0, what="A"), ctx.tensor(1, what="B")]
+        ctx.produce(op, {}, _same_layout(ctx, names))
+    return emit
+
+
+_add, _mul = _merge("add", "add"), _merge("mul", "multiply")
+
+
 @TABLE.register("Add", 1)
 def import_add(ctx, node):
-    if _fuse_bias(ctx, node):
-        return
-    if not _same_shape(ctx):
-        import_binary(ctx, node, "add")
-        return
-    names = [ctx.tensor(0, what="A"), ctx.tensor(1, what="B")]
-    ctx.produce("add", {}, _same_layout(ctx, names))
+    if not _fuse_bias(ctx, node):  # conv/matmul + bias first: the layer's own bias
+        _add(ctx, node)
 
 
 @TABLE.register("Sum", 1)
@@ -165,13 +175,8 @@ def import_sum(ctx, node):
 
 @TABLE.register("Mul", 1)
 def import_mul(ctx, node):
-    if match_gelu(ctx, node):
-        return
-    if not _same_shape(ctx):
-        import_binary(ctx, node, "mul")
-        return
-    names = [ctx.tensor(0, what="A"), ctx.tensor(1, what="B")]
-    ctx.produce("multiply", {}, _same_layout(ctx, names))
+    if not match_gelu(ctx, node):  # the GELU formula below opset 20 is one gelu layer
+        _mul(ctx, node)
 
 
 @TABLE.register("Concat", 1)
